@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/** The `fastify-tus` command. */
+import { SERVE_HELP, UsageError, serve } from './serve.js'
+
+const HELP = `Usage: fastify-tus <command> [options]
+
+Commands:
+  serve     run a TUS upload server (fastify-tus serve --help)
+`
+
+async function main (argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  if (command === 'serve') return serve(rest)
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP)
+    return
+  }
+  throw new UsageError(`unknown command "${command}"`)
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const usage = err instanceof UsageError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS') === true
+  process.stderr.write(`fastify-tus: ${(err as Error).message ?? String(err)}\n`)
+  if (usage) process.stderr.write(`\n${SERVE_HELP}`)
+  process.exit(usage ? 2 : 1)
+})

@@ -1,0 +1,123 @@
+/** `fastify-tus serve`: a tus server with no code, on SQLite and a local directory. */
+import { parseArgs } from 'node:util'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { ChecksumAlgorithm, TusPluginOptions } from '../../types/index.js'
+import tus from '../index.js'
+
+export const SERVE_HELP = `Usage: fastify-tus serve [options]
+
+Runs a TUS 1.0.0 upload server (metadata in SQLite, bytes in a directory).
+
+Options:
+  --host <host>                   address to listen on (default 127.0.0.1)
+  --port <port>                   port to listen on (default 8080)
+  --base-path <path>              URL path of the upload endpoint (default /files)
+  --upload-dir <dir>              where uploaded bytes are stored (default ./uploads)
+  --db-path <file>                SQLite metadata database (default ./uploads.db)
+  --max-size <bytes>              largest upload accepted (default: no limit)
+  --max-chunk-size <bytes>        largest body of one request (default: no limit)
+  --upload-expiry <seconds>       unfinished uploads expire after this long without writes (default: never)
+  --cors-origin <origin>          allowed CORS origin, repeatable (default: any)
+  --checksum-algorithms <list>    comma-separated, from sha1,sha256,sha512,md5 (default: all four)
+  --idle-timeout <seconds>        close a connection that sends nothing for this long (default 60)
+  --trust-proxy                   honour X-Forwarded-Proto/Host for the Location header
+  --log-level <level>             fatal, error, warn, info, debug, trace or silent (default info)
+  -h, --help                      show this help
+`
+
+export class UsageError extends Error {}
+
+function integer (value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`${flag} must be a non-negative integer, got "${value}"`)
+  return Number(value)
+}
+
+export interface ServeConfig {
+  host: string
+  port: number
+  idleTimeout: number
+  trustProxy: boolean
+  logLevel: string
+  plugin: TusPluginOptions
+}
+
+export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'base-path': { type: 'string' },
+      'upload-dir': { type: 'string' },
+      'db-path': { type: 'string' },
+      'max-size': { type: 'string' },
+      'max-chunk-size': { type: 'string' },
+      'upload-expiry': { type: 'string' },
+      'cors-origin': { type: 'string', multiple: true },
+      'checksum-algorithms': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'trust-proxy': { type: 'boolean' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' }
+    }
+  })
+  if (values.help === true) return 'help'
+  const port = integer(values.port, '--port', 8080)
+  if (port > 65535) throw new UsageError('--port must be at most 65535')
+  const logLevel = values['log-level'] ?? 'info'
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new UsageError(`--log-level "${logLevel}" is not a level`)
+  const algorithms = values['checksum-algorithms']
+  const origins = values['cors-origin']
+  return {
+    host: values.host ?? '127.0.0.1',
+    port,
+    idleTimeout: integer(values['idle-timeout'], '--idle-timeout', 60),
+    trustProxy: values['trust-proxy'] ?? false,
+    logLevel,
+    plugin: {
+      prefix: values['base-path'] ?? '/files',
+      uploadDir: values['upload-dir'] ?? './uploads',
+      db: values['db-path'] ?? './uploads.db',
+      maxSize: integer(values['max-size'], '--max-size', 0),
+      maxChunkSize: integer(values['max-chunk-size'], '--max-chunk-size', 0),
+      expiration: integer(values['upload-expiry'], '--upload-expiry', 0) * 1000,
+      checksumAlgorithms: algorithms === undefined ? undefined : algorithms.split(',').map((a) => a.trim().toLowerCase()).filter(Boolean) as ChecksumAlgorithm[],
+      cors: origins === undefined ? {} : { origin: origins.length === 1 ? origins[0] : origins }
+    }
+  }
+}
+
+export async function buildServer (config: ServeConfig): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    trustProxy: config.trustProxy,
+    // Uploads may take hours, so there is no limit on a whole request; a
+    // connection that goes quiet, or trickles its headers, is cut instead.
+    requestTimeout: 0,
+    connectionTimeout: config.idleTimeout * 1000,
+    keepAliveTimeout: 10_000
+  })
+  app.server.headersTimeout = 20_000
+  await app.register(tus, config.plugin)
+  return app
+}
+
+export async function serve (argv: string[]): Promise<void> {
+  const config = parseServeArgs(argv)
+  if (config === 'help') {
+    process.stdout.write(SERVE_HELP)
+    return
+  }
+  const app = await buildServer(config)
+  const shutdown = (): void => {
+    app.log.info('fastify-tus: shutting down')
+    app.close().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+  const address = await app.listen({ host: config.host, port: config.port })
+  app.log.info(`fastify-tus: uploads at ${address}${app.tus.prefix}/`)
+}

@@ -1,0 +1,71 @@
+/**
+ * fastify-tus: a TUS 1.0.0 resumable-upload server as a Fastify plugin.
+ *
+ *   await app.register(tus, { prefix: '/files', uploadDir: './uploads' })
+ *   app.tus.addHook('onComplete', async ({ upload }) => { ... })
+ *
+ * The plugin itself is not encapsulated (so `app.tus` reaches the host app);
+ * the routes, their body parser, error format and CORS live in a child scope.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { TusPluginOptions } from '../types/index.js'
+import { resolveOptions } from './options.js'
+import { FileStore } from './store/data/file-store.js'
+import { openDatabase } from './store/meta/dialects.js'
+import { migrate } from './store/meta/migrations.js'
+import { KyselyUploadRepository } from './store/meta/uploads.js'
+import { MemoryLocker } from './locks/memory-locker.js'
+import { HookRegistry } from './hooks/registry.js'
+import { tusRoutes } from './protocol/routes.js'
+import type { TusContext } from './protocol/context.js'
+import { createDecorator } from './decorator.js'
+import { scheduleCleanup } from './expiry.js'
+
+async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promise<void> {
+  const options = resolveOptions(input)
+
+  const hooks = new HookRegistry()
+  for (const name of ['onCreate', 'onComplete', 'onTerminate'] as const) {
+    const value = input[name]
+    for (const handler of value === undefined ? [] : Array.isArray(value) ? value : [value]) hooks.add(name, handler as never)
+  }
+
+  const store = new FileStore(options.uploadDir)
+  await store.init()
+  const { db, owned } = openDatabase(options.db)
+  try {
+    await migrate(db)
+  } catch (err) {
+    if (owned) await db.destroy()
+    throw err
+  }
+
+  const ctx: TusContext = {
+    options,
+    store,
+    uploads: new KyselyUploadRepository(db),
+    locker: new MemoryLocker(),
+    hooks,
+    log: app.log
+  }
+
+  app.decorate('tus', createDecorator(ctx))
+  const stopCleanup = scheduleCleanup(ctx, options.cleanupInterval)
+  app.addHook('onClose', async () => {
+    stopCleanup()
+    if (owned) await db.destroy()
+  })
+
+  await app.register(async (scope) => tusRoutes(scope, ctx), { prefix: options.prefix })
+}
+
+export const tus = fp(fastifyTus, { fastify: '5.x', name: 'fastify-tus' })
+export default tus
+
+export { TusError } from './protocol/errors.js'
+export { FileStore } from './store/data/file-store.js'
+export { KyselyUploadRepository } from './store/meta/uploads.js'
+export { MemoryLocker } from './locks/memory-locker.js'
+export { migrate } from './store/meta/migrations.js'
+export type * from '../types/index.js'

@@ -1,0 +1,76 @@
+/**
+ * Plugin options: defaults and validation up front, so a typo fails at
+ * register time with a message naming the option, not at the first upload.
+ */
+import type { ChecksumAlgorithm, TusCorsOptions, TusPluginOptions } from '../types/index.js'
+import { ALL_CHECKSUM_ALGORITHMS } from './protocol/headers.js'
+
+export interface ResolvedOptions {
+  prefix: string
+  uploadDir: string
+  db: NonNullable<TusPluginOptions['db']>
+  maxSize: number
+  maxChunkSize: number
+  maxMetadataSize: number
+  expiration: number
+  cleanupInterval: number
+  checksumAlgorithms: ChecksumAlgorithm[]
+  fsync: boolean
+  cors: TusCorsOptions | false
+}
+
+const fail = (message: string): never => { throw new TypeError(`fastify-tus: ${message}`) }
+
+function nonNegativeInteger (options: Record<string, unknown>, name: string, fallback: number): number {
+  const value = options[name]
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(`option ${name} must be a non-negative integer, got ${JSON.stringify(value)}`)
+  return value as number
+}
+
+export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
+  const options = input as Record<string, unknown>
+  const known = new Set(['prefix', 'uploadDir', 'db', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
+    'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
+    // Fastify's own register options travel in the same object.
+    'logLevel', 'logSerializers'])
+  for (const key of Object.keys(options)) if (!known.has(key)) fail(`unknown option "${key}"`)
+
+  const prefix = input.prefix ?? '/files'
+  if (typeof prefix !== 'string' || !/^(\/[A-Za-z0-9._~-]+)*$/.test(prefix.replace(/\/$/, ''))) fail(`option prefix must be a path like "/files", got ${JSON.stringify(prefix)}`)
+  const uploadDir = input.uploadDir ?? './uploads'
+  if (typeof uploadDir !== 'string' || uploadDir === '') fail('option uploadDir must be a non-empty string')
+  const db = input.db ?? './uploads.db'
+  if (typeof db !== 'string' && (db === null || typeof db !== 'object' || typeof (db as { selectFrom?: unknown }).selectFrom !== 'function')) {
+    fail('option db must be a SQLite file path or a Kysely instance')
+  }
+
+  const expiration = nonNegativeInteger(options, 'expiration', 0)
+  const checksumAlgorithms = input.checksumAlgorithms ?? [...ALL_CHECKSUM_ALGORITHMS]
+  if (!Array.isArray(checksumAlgorithms)) fail('option checksumAlgorithms must be an array')
+  for (const algorithm of checksumAlgorithms) {
+    if (!ALL_CHECKSUM_ALGORITHMS.includes(algorithm)) fail(`option checksumAlgorithms: "${algorithm}" is not one of ${ALL_CHECKSUM_ALGORITHMS.join(', ')}`)
+  }
+  if (input.fsync !== undefined && typeof input.fsync !== 'boolean') fail('option fsync must be a boolean')
+  const cors = input.cors ?? {}
+  if (cors !== false && (typeof cors !== 'object' || cors === null)) fail('option cors must be an object or false')
+  for (const hook of ['onCreate', 'onComplete', 'onTerminate'] as const) {
+    const value = input[hook]
+    const handlers = value === undefined ? [] : Array.isArray(value) ? value : [value]
+    if (handlers.some((h) => typeof h !== 'function')) fail(`option ${hook} must be a function or an array of functions`)
+  }
+
+  return {
+    prefix: prefix.replace(/\/$/, ''),
+    uploadDir,
+    db,
+    maxSize: nonNegativeInteger(options, 'maxSize', 0),
+    maxChunkSize: nonNegativeInteger(options, 'maxChunkSize', 0),
+    maxMetadataSize: nonNegativeInteger(options, 'maxMetadataSize', 4096),
+    expiration,
+    cleanupInterval: nonNegativeInteger(options, 'cleanupInterval', expiration === 0 ? 0 : Math.min(expiration, 3_600_000)),
+    checksumAlgorithms: [...new Set(checksumAlgorithms)],
+    fsync: input.fsync ?? true,
+    cors
+  }
+}

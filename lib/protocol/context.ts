@@ -1,0 +1,14 @@
+/** What every protocol handler works with: capability interfaces, not concrete stores. */
+import type { FastifyBaseLogger } from 'fastify'
+import type { DataStore, Locker, UploadRepository } from '../../types/index.js'
+import type { HookRegistry } from '../hooks/registry.js'
+import type { ResolvedOptions } from '../options.js'
+
+export interface TusContext {
+  options: ResolvedOptions
+  store: DataStore
+  uploads: UploadRepository
+  locker: Locker
+  hooks: HookRegistry
+  log: FastifyBaseLogger
+}

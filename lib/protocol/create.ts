@@ -1,0 +1,121 @@
+/**
+ * POST: creation, creation-with-upload, creation-defer-length and the
+ * concatenation extension's partial and final uploads.
+ */
+import { randomBytes } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { UploadRecord } from '../../types/index.js'
+import type { TusContext } from './context.js'
+import { TusError } from './errors.js'
+import { finalLength, resolveParts } from './concat.js'
+import {
+  OFFSET_OCTET_STREAM, isValidId, mediaType, parseChecksum, parseConcat, parseMetadata, parseSize, single
+} from './headers.js'
+import { assembleFinal, completeUpload } from './lifecycle.js'
+import { expiresHeader } from './load.js'
+import { expiryFromNow, writeBody } from './write.js'
+
+/** 128 random bits, hex: unguessable and inside the id alphabet. */
+const newId = (): string => randomBytes(16).toString('hex')
+
+export function hasBody (request: FastifyRequest): boolean {
+  const length = request.headers['content-length']
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+function uploadUrl (ctx: TusContext, request: FastifyRequest, id: string): string {
+  // request.protocol and request.host honour X-Forwarded-* only when Fastify's trustProxy is on.
+  return `${request.protocol}://${request.host}${ctx.options.prefix}/${id}`
+}
+
+export async function handleCreate (ctx: TusContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const { headers } = request
+  const { maxSize, maxMetadataSize } = ctx.options
+
+  // Everything is checked before anything is stored.
+  const concat = parseConcat(headers)
+  const declaredLength = parseSize(headers, 'upload-length')
+  const defer = single(headers, 'upload-defer-length')
+  if (defer !== undefined && defer.trim() !== '1') throw new TusError(400, 'Upload-Defer-Length must be 1')
+  const metadata = parseMetadata(single(headers, 'upload-metadata'), maxMetadataSize)
+  const withBody = hasBody(request)
+  if (withBody && mediaType(headers) !== OFFSET_OCTET_STREAM) throw new TusError(415, `a creation body must be sent as ${OFFSET_OCTET_STREAM}`)
+  const checksum = withBody ? parseChecksum(headers, ctx.options.checksumAlgorithms) : undefined
+
+  let length: number | null
+  let parts: UploadRecord[] = []
+  if (concat?.kind === 'final') {
+    if (declaredLength !== undefined || defer !== undefined) throw new TusError(400, 'a final upload takes its length from its parts; send no Upload-Length')
+    if (withBody) throw new TusError(403, 'a final upload cannot carry a body')
+    parts = await resolveParts(ctx, concat.urls)
+    length = finalLength(parts)
+  } else {
+    if (declaredLength !== undefined && defer !== undefined) throw new TusError(400, 'send either Upload-Length or Upload-Defer-Length, not both')
+    if (declaredLength === undefined && defer === undefined) throw new TusError(400, 'Upload-Length or Upload-Defer-Length: 1 is required')
+    length = declaredLength ?? null
+  }
+  if (maxSize > 0 && length !== null && length > maxSize) throw new TusError(413, `upload is larger than the maximum size of ${maxSize} bytes`)
+
+  const info = { length, metadata, concat: concat?.kind ?? null, parts: concat?.kind === 'final' ? parts.map((p) => p.id) : null }
+  const change = await ctx.hooks.runCreate({ request, upload: info })
+  const id = change.id ?? newId()
+  if (!isValidId(id)) throw new TusError(500, 'onCreate chose an id outside [A-Za-z0-9_-]{1,100}')
+  if (await ctx.uploads.get(id) !== undefined) throw new TusError(409, `upload ${id} already exists`)
+
+  // Bytes first, then the row: a crash in between leaves a stray file, never a row without bytes.
+  await ctx.store.create(id)
+  let upload: UploadRecord
+  try {
+    upload = await ctx.uploads.insert({
+      id,
+      length,
+      metadata: change.metadata ?? metadata,
+      concat: info.concat,
+      parts: info.parts,
+      // A final upload waiting for its parts does not expire on its own; it goes with them.
+      expiresAt: concat?.kind === 'final' ? null : expiryFromNow(ctx)
+    })
+  } catch (err) {
+    await ctx.store.remove(id)
+    throw err
+  }
+
+  const location = uploadUrl(ctx, request, id)
+  if (upload.concat === 'final') {
+    const assembled = await assembleFinal(ctx, upload, request)
+    upload = assembled ?? upload
+  } else if (withBody) {
+    upload = await writeCreationBody(ctx, request, upload, checksum)
+  } else if (length === 0) {
+    await ctx.uploads.advanceOffset(id, 0, 0, { expiresAt: null, complete: true })
+    upload = { ...upload, completedAt: new Date(), expiresAt: null }
+    await completeUpload(ctx, upload, request)
+  }
+
+  reply.code(201).headers({
+    Location: location,
+    ...(upload.concat === 'final' && upload.completedAt === null ? {} : { 'Upload-Offset': String(upload.offset) }),
+    ...expiresHeader(upload)
+  }).send()
+}
+
+/**
+ * creation-with-upload: the body is written like a PATCH at offset 0. If it
+ * fails, the upload is removed again: its URL never reached the client.
+ */
+async function writeCreationBody (ctx: TusContext, request: FastifyRequest, upload: UploadRecord, checksum: ReturnType<typeof parseChecksum>): Promise<UploadRecord> {
+  const lock = await ctx.locker.tryAcquire(upload.id)
+  if (lock === null) throw new TusError(423, 'upload is busy')
+  let outcome
+  try {
+    outcome = await writeBody(ctx, request, upload, checksum)
+  } catch (err) {
+    await ctx.uploads.delete(upload.id)
+    await ctx.store.remove(upload.id)
+    throw err
+  } finally {
+    await lock.release()
+  }
+  if (outcome.completed) await completeUpload(ctx, outcome.upload, request)
+  return outcome.upload
+}

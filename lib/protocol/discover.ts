@@ -1,0 +1,25 @@
+/** OPTIONS: what this server speaks. */
+import type { FastifyReply } from 'fastify'
+import type { TusContext } from './context.js'
+import { TUS_VERSION } from './headers.js'
+
+export const EXTENSIONS = [
+  'creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration',
+  'checksum', 'concatenation', 'concatenation-unfinished'
+] as const
+
+/** Computed once at start: the answer depends only on the options. */
+export function discoveryHeaders (ctx: TusContext): Record<string, string> {
+  const { checksumAlgorithms, expiration, maxSize } = ctx.options
+  // Only what is switched on is advertised: no checksum without algorithms, no expiration without a period.
+  const extensions = EXTENSIONS.filter((name) =>
+    (name !== 'checksum' || checksumAlgorithms.length > 0) && (name !== 'expiration' || expiration > 0))
+  const headers: Record<string, string> = { 'Tus-Version': TUS_VERSION, 'Tus-Extension': extensions.join(',') }
+  if (checksumAlgorithms.length > 0) headers['Tus-Checksum-Algorithm'] = checksumAlgorithms.join(',')
+  if (maxSize > 0) headers['Tus-Max-Size'] = String(maxSize)
+  return headers
+}
+
+export function handleOptions (headers: Record<string, string>, reply: FastifyReply): void {
+  reply.code(204).headers(headers).send()
+}

@@ -1,0 +1,49 @@
+/** PATCH: append the body at Upload-Offset; creation-defer-length's late Upload-Length. */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { TusContext } from './context.js'
+import { TusError } from './errors.js'
+import { OFFSET_OCTET_STREAM, mediaType, parseChecksum, parseSize } from './headers.js'
+import { completeUpload } from './lifecycle.js'
+import { expiresHeader, loadUpload } from './load.js'
+import { writeBody } from './write.js'
+
+export async function handlePatch (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
+  const { headers } = request
+  if (mediaType(headers) !== OFFSET_OCTET_STREAM) throw new TusError(415, `PATCH requires Content-Type: ${OFFSET_OCTET_STREAM}`)
+  const offset = parseSize(headers, 'upload-offset')
+  if (offset === undefined) throw new TusError(400, 'Upload-Offset is required')
+  const newLength = parseSize(headers, 'upload-length')
+  const checksum = parseChecksum(headers, ctx.options.checksumAlgorithms)
+
+  // One writer per upload: a second one is told at once, it does not queue.
+  const lock = await ctx.locker.tryAcquire(id)
+  if (lock === null) throw new TusError(423, 'upload is being written by another request')
+  let outcome
+  try {
+    let upload = await loadUpload(ctx, id)
+    if (upload.concat === 'final') throw new TusError(403, 'a final upload cannot be patched')
+    if (offset !== upload.offset) throw new TusError(409, `Upload-Offset ${offset} does not match the upload's offset ${upload.offset}`, { 'Upload-Offset': String(upload.offset) })
+
+    if (newLength !== undefined) {
+      if (upload.length === null) {
+        if (newLength < upload.offset) throw new TusError(400, 'Upload-Length is smaller than the bytes already stored')
+        if (ctx.options.maxSize > 0 && newLength > ctx.options.maxSize) throw new TusError(413, `upload is larger than the maximum size of ${ctx.options.maxSize} bytes`)
+        if (!await ctx.uploads.declareLength(id, newLength)) throw new TusError(409, 'Upload-Length was declared concurrently')
+        upload = { ...upload, length: newLength }
+      } else if (newLength !== upload.length) {
+        throw new TusError(400, 'Upload-Length cannot change once set')
+      }
+    }
+    if (upload.completedAt !== null) {
+      // Already finished: an empty PATCH at the end is harmless, anything more is past the length.
+      if (request.headers['content-length'] !== '0' && request.headers['content-length'] !== undefined) throw new TusError(413, 'upload is already complete')
+      reply.code(204).header('Upload-Offset', String(upload.offset)).send()
+      return
+    }
+    outcome = await writeBody(ctx, request, upload, checksum)
+  } finally {
+    await lock.release()
+  }
+  if (outcome.completed) await completeUpload(ctx, outcome.upload, request)
+  reply.code(204).headers({ 'Upload-Offset': String(outcome.upload.offset), ...expiresHeader(outcome.upload) }).send()
+}

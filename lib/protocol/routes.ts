@@ -1,0 +1,116 @@
+/**
+ * The encapsulated scope that speaks tus. Everything here (the body parser,
+ * the error format, CORS) stays inside it, so the host app's own parsers,
+ * routes and error handling are untouched.
+ */
+import cors from '@fastify/cors'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { TusContext } from './context.js'
+import { TusError } from './errors.js'
+import { TUS_VERSION, single } from './headers.js'
+import { handleCreate, hasBody } from './create.js'
+import { handleHead } from './head.js'
+import { handlePatch } from './patch.js'
+import { handleTerminate } from './terminate.js'
+import { handleDownload } from './download.js'
+import { discoveryHeaders, handleOptions } from './discover.js'
+
+const TUS_REQUEST_HEADERS = [
+  'Authorization', 'Content-Type', 'Origin', 'X-Requested-With', 'X-Request-ID', 'X-HTTP-Method-Override',
+  'Tus-Resumable', 'Upload-Length', 'Upload-Defer-Length', 'Upload-Offset', 'Upload-Metadata',
+  'Upload-Concat', 'Upload-Checksum'
+]
+const TUS_RESPONSE_HEADERS = [
+  'Location', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Tus-Checksum-Algorithm',
+  'Upload-Offset', 'Upload-Length', 'Upload-Defer-Length', 'Upload-Metadata', 'Upload-Expires', 'Upload-Concat',
+  'Content-Disposition', 'Content-Range', 'Accept-Ranges'
+]
+
+/** Bodies larger than this are not drained after an error reply; the connection is closed instead. */
+const DRAIN_LIMIT = 64 * 1024
+
+type IdParams = { Params: { id: string } }
+
+export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promise<void> {
+  if (ctx.options.cors !== false) {
+    const { origin = '*', credentials = false, allowedHeaders = [], maxAge = 86400 } = ctx.options.cors
+    await scope.register(cors, {
+      origin,
+      credentials,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: [...TUS_REQUEST_HEADERS, ...allowedHeaders],
+      exposedHeaders: TUS_RESPONSE_HEADERS,
+      maxAge,
+      // Preflight headers are added, then our OPTIONS route answers with the
+      // tus discovery headers too; a plain OPTIONS (no Origin) is discovery.
+      preflight: true,
+      strictPreflight: false,
+      preflightContinue: true
+    })
+  }
+
+  // Bodies are streamed by the handlers from request.raw; no parser ever reads one.
+  scope.removeAllContentTypeParsers()
+  scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+
+  scope.addHook('onRequest', async (request, reply) => {
+    reply.header('Tus-Resumable', TUS_VERSION)
+    // Downloads are plain HTTP (a browser link); OPTIONS is discovery and CORS preflight.
+    if (request.method === 'OPTIONS' || request.method === 'GET') return
+    const version = request.headers['tus-resumable']
+    if (version !== TUS_VERSION) {
+      throw new TusError(412, version === undefined ? 'Tus-Resumable header is required' : `Tus-Resumable ${String(version).slice(0, 32)} is not supported`, { 'Tus-Version': TUS_VERSION })
+    }
+  })
+
+  scope.setErrorHandler((error: FastifyError | TusError, request, reply) => {
+    let status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500
+    let message = error.message
+    if (!(error instanceof TusError) && status >= 500) message = 'internal server error'
+    if (status >= 500) request.log.error({ err: error }, 'fastify-tus: request failed')
+    if (error instanceof TusError) reply.headers(error.headers)
+    if ((error as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') { status = 415; message = 'unsupported Content-Type' }
+    closeIfBodyPending(request, reply)
+    reply.code(status).type('text/plain; charset=utf-8').send(oneLine(message))
+  })
+
+  scope.setNotFoundHandler((request, reply) => {
+    closeIfBodyPending(request, reply)
+    reply.code(404).type('text/plain; charset=utf-8').send('not found')
+  })
+
+  const options = discoveryHeaders(ctx)
+  scope.options('/', async (_request, reply) => handleOptions(options, reply))
+  scope.options('/:id', async (_request, reply) => handleOptions(options, reply))
+  scope.post('/', async (request, reply) => {
+    if (request.headers['x-http-method-override'] !== undefined) throw new TusError(405, 'X-HTTP-Method-Override applies to upload URLs only')
+    return handleCreate(ctx, request, reply)
+  })
+  scope.head<IdParams>('/:id', async (request, reply) => handleHead(ctx, request, reply, request.params.id))
+  scope.patch<IdParams>('/:id', async (request, reply) => handlePatch(ctx, request, reply, request.params.id))
+  scope.delete<IdParams>('/:id', async (request, reply) => handleTerminate(ctx, request, reply, request.params.id))
+  scope.get<IdParams>('/:id', { exposeHeadRoute: false }, async (request, reply) => handleDownload(ctx, request, reply, request.params.id))
+
+  // X-HTTP-Method-Override: a POST to an upload URL carrying PATCH, DELETE or HEAD.
+  scope.post<IdParams>('/:id', async (request, reply) => {
+    const override = single(request.headers, 'x-http-method-override')?.trim().toUpperCase()
+    const { id } = request.params
+    if (override === 'PATCH') return handlePatch(ctx, request, reply, id)
+    if (override === 'DELETE') return handleTerminate(ctx, request, reply, id)
+    if (override === 'HEAD') return handleHead(ctx, request, reply, id)
+    throw new TusError(405, override === undefined ? 'POST to an upload URL needs X-HTTP-Method-Override' : 'X-HTTP-Method-Override must be PATCH, DELETE or HEAD', { Allow: 'HEAD, PATCH, DELETE, GET, OPTIONS' })
+  })
+}
+
+const oneLine = (message: string): string => message.replace(/[\r\n]+/g, ' ').slice(0, 500)
+
+/**
+ * A reply sent before the body was read: a small body is drained by Node so the
+ * connection can be reused; a large or unknown one is not worth reading, so the
+ * connection closes after the reply.
+ */
+function closeIfBodyPending (request: FastifyRequest, reply: FastifyReply): void {
+  if (!hasBody(request) || request.raw.complete) return
+  const length = Number(request.headers['content-length'])
+  if (!(length <= DRAIN_LIMIT)) reply.header('Connection', 'close')
+}

@@ -1,0 +1,18 @@
+/** DELETE (termination): the row and the bytes go, onTerminate is told. */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { TusContext } from './context.js'
+import { TusError, notFound } from './errors.js'
+import { terminateUpload } from './lifecycle.js'
+import { loadUpload } from './load.js'
+
+export async function handleTerminate (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
+  const lock = await ctx.locker.tryAcquire(id)
+  if (lock === null) throw new TusError(423, 'upload is being written by another request')
+  try {
+    const upload = await loadUpload(ctx, id, { allowExpired: true })
+    if (!await terminateUpload(ctx, upload, 'client', request)) throw notFound()
+  } finally {
+    await lock.release()
+  }
+  reply.code(204).send()
+}

@@ -1,0 +1,88 @@
+/**
+ * Streams one request body into an upload at its current offset and moves the
+ * offset. Shared by PATCH and creation-with-upload. The caller holds the lock.
+ *
+ * Outcomes:
+ * - the whole body arrived (and matched its checksum): offset advances by it;
+ * - the client went away mid-body: the bytes that reached storage are kept and
+ *   the offset advances by them, so a resume continues from there, unless a
+ *   checksum was sent, in which case the unverified bytes are dropped;
+ * - the body broke a rule (too long, wrong checksum): the bytes are cut back and
+ *   the offset stays where it was;
+ * - storage failed: the offset advances by what was stored and the request fails.
+ */
+import type { FastifyRequest } from 'fastify'
+import type { UploadRecord } from '../../types/index.js'
+import type { TusContext } from './context.js'
+import { TusError } from './errors.js'
+import { BodyReadError, meterBody } from './checksum.js'
+import type { ChecksumHeader } from './headers.js'
+
+export interface WriteOutcome {
+  /** The upload after the write, as the row now says. */
+  upload: UploadRecord
+  completed: boolean
+}
+
+export function expiryFromNow (ctx: TusContext): Date | null {
+  return ctx.options.expiration > 0 ? new Date(Date.now() + ctx.options.expiration) : null
+}
+
+/** How many more bytes this request may carry, and the reason given when it carries more. */
+function allowance (ctx: TusContext, upload: UploadRecord): { limit: number; reason: string } {
+  const { maxSize, maxChunkSize } = ctx.options
+  let limit = Number.MAX_SAFE_INTEGER
+  let reason = ''
+  const tighten = (candidate: number, why: string): void => {
+    if (candidate < limit) { limit = candidate; reason = why }
+  }
+  if (upload.length !== null) tighten(upload.length - upload.offset, 'body goes past Upload-Length')
+  if (maxSize > 0) tighten(maxSize - upload.offset, `upload would exceed the maximum size of ${maxSize} bytes`)
+  if (maxChunkSize > 0) tighten(maxChunkSize, `request body exceeds the maximum chunk size of ${maxChunkSize} bytes`)
+  return { limit, reason }
+}
+
+export async function writeBody (
+  ctx: TusContext,
+  request: FastifyRequest,
+  upload: UploadRecord,
+  checksum: ChecksumHeader | undefined
+): Promise<WriteOutcome> {
+  const { limit, reason } = allowance(ctx, upload)
+  const declared = request.headers['content-length']
+  if (declared !== undefined && Number(declared) > limit) throw new TusError(413, reason)
+
+  const start = upload.offset
+  const body = meterBody(request.raw, limit, reason, checksum)
+  const result = await ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync })
+  const clientGone = result.error instanceof BodyReadError
+
+  // How many of the bytes that reached storage this request may keep.
+  let keep = result.bytesWritten
+  let failure: unknown = result.error
+  if (result.error instanceof TusError) {
+    keep = 0 // a rule was broken: nothing of this request stays
+  } else if (checksum !== undefined) {
+    if (result.error !== undefined) keep = 0 // an unfinished chunk cannot be verified
+    else if (!body.checksumMatches()) {
+      keep = 0
+      failure = new TusError(460, `Upload-Checksum ${checksum.algorithm} does not match the body`)
+    }
+  }
+  if (keep < result.bytesWritten) await ctx.store.truncate(upload.id, start + keep)
+
+  const offset = start + keep
+  const completed = upload.length !== null && offset === upload.length
+  const expiresAt = completed ? null : expiryFromNow(ctx)
+  if (keep > 0 || completed) {
+    const moved = await ctx.uploads.advanceOffset(upload.id, start, offset, { expiresAt, complete: completed })
+    if (!moved) throw new TusError(409, 'upload offset changed while writing')
+  }
+  if (failure !== undefined) {
+    if (failure instanceof TusError) throw failure
+    if (clientGone) throw new TusError(400, 'request body ended before it was complete')
+    ctx.log.error({ err: failure, upload: upload.id }, 'fastify-tus: storage write failed')
+    throw new TusError(500, 'storage write failed; the upload can be resumed from its offset')
+  }
+  return { upload: { ...upload, offset, expiresAt, completedAt: completed ? new Date() : null }, completed }
+}

@@ -1,0 +1,29 @@
+/**
+ * The one declaration of the uploads table. Times are milliseconds since the
+ * epoch in BIGINT columns so SQLite and PostgreSQL store them the same way;
+ * PostgreSQL hands BIGINT back as a string, hence the wider select types.
+ */
+import type { ColumnType } from 'kysely'
+
+type BigIntColumn = ColumnType<number | string | bigint, number, number>
+type NullableBigIntColumn = ColumnType<number | string | bigint | null, number | null, number | null>
+
+export interface UploadsTable {
+  id: string
+  upload_offset: BigIntColumn
+  upload_length: NullableBigIntColumn
+  /** JSON object of the decoded Upload-Metadata. */
+  metadata: string
+  concat: 'partial' | 'final' | null
+  /** JSON array of part ids for a final upload. */
+  parts: string | null
+  created_at: BigIntColumn
+  expires_at: NullableBigIntColumn
+  completed_at: NullableBigIntColumn
+}
+
+export interface TusDatabase {
+  tus_uploads: UploadsTable
+}
+
+export const UPLOADS_TABLE = 'tus_uploads'

@@ -1,0 +1,109 @@
+/**
+ * The queries on the uploads table. Portable SQL only (no SQLite-only syntax),
+ * so the same code runs on PostgreSQL. Offsets only move by compare-and-set.
+ */
+import type { Kysely, Selectable } from 'kysely'
+import type {
+  ListUploadsOptions, NewUpload, OffsetChanges, UploadMetadata, UploadRecord, UploadRepository
+} from '../../../types/index.js'
+import type { TusDatabase, UploadsTable } from './schema.js'
+
+type Row = Selectable<UploadsTable>
+
+const toNumber = (value: number | string | bigint): number => Number(value)
+const toDate = (value: number | string | bigint | null): Date | null => value === null ? null : new Date(Number(value))
+
+function toRecord (row: Row): UploadRecord {
+  return {
+    id: row.id,
+    offset: toNumber(row.upload_offset),
+    length: row.upload_length === null ? null : toNumber(row.upload_length),
+    metadata: Object.assign(Object.create(null), JSON.parse(row.metadata)) as UploadMetadata,
+    concat: row.concat,
+    parts: row.parts === null ? null : JSON.parse(row.parts) as string[],
+    createdAt: new Date(toNumber(row.created_at)),
+    expiresAt: toDate(row.expires_at),
+    completedAt: toDate(row.completed_at)
+  }
+}
+
+export class KyselyUploadRepository implements UploadRepository {
+  constructor (private readonly db: Kysely<TusDatabase>) {}
+
+  async insert (upload: NewUpload): Promise<UploadRecord> {
+    const row: Row = {
+      id: upload.id,
+      upload_offset: 0,
+      upload_length: upload.length,
+      metadata: JSON.stringify(upload.metadata),
+      concat: upload.concat,
+      parts: upload.parts === null ? null : JSON.stringify(upload.parts),
+      created_at: Date.now(),
+      expires_at: upload.expiresAt === null ? null : upload.expiresAt.getTime(),
+      completed_at: null
+    }
+    await this.db.insertInto('tus_uploads').values(row as any).execute()
+    return toRecord(row)
+  }
+
+  async get (id: string): Promise<UploadRecord | undefined> {
+    const row = await this.db.selectFrom('tus_uploads').selectAll().where('id', '=', id).executeTakeFirst()
+    return row === undefined ? undefined : toRecord(row)
+  }
+
+  async advanceOffset (id: string, from: number, to: number, changes: OffsetChanges): Promise<boolean> {
+    const result = await this.db.updateTable('tus_uploads')
+      .set({
+        upload_offset: to,
+        expires_at: changes.complete || changes.expiresAt === null ? null : changes.expiresAt.getTime(),
+        ...(changes.complete ? { completed_at: Date.now() } : {}),
+        ...(changes.length === undefined ? {} : { upload_length: changes.length })
+      })
+      .where('id', '=', id)
+      .where('upload_offset', '=', from)
+      .where('completed_at', 'is', null)
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
+  async declareLength (id: string, length: number): Promise<boolean> {
+    const result = await this.db.updateTable('tus_uploads')
+      .set({ upload_length: length })
+      .where('id', '=', id)
+      .where('upload_length', 'is', null)
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
+  async delete (id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('tus_uploads').where('id', '=', id).executeTakeFirst()
+    return result.numDeletedRows === 1n
+  }
+
+  async list (options: ListUploadsOptions = {}): Promise<UploadRecord[]> {
+    const limit = Math.min(Math.max(options.limit ?? 100, 1), 1000)
+    let query = this.db.selectFrom('tus_uploads').selectAll()
+    if (options.status === 'finished') query = query.where('completed_at', 'is not', null)
+    if (options.status === 'unfinished') query = query.where('completed_at', 'is', null)
+    const rows = await query.orderBy('created_at').orderBy('id').limit(limit).offset(Math.max(options.offset ?? 0, 0)).execute()
+    return rows.map(toRecord)
+  }
+
+  async listExpired (now: Date, limit: number): Promise<UploadRecord[]> {
+    const rows = await this.db.selectFrom('tus_uploads').selectAll()
+      .where('completed_at', 'is', null)
+      .where('expires_at', '<', now.getTime())
+      .orderBy('expires_at')
+      .limit(limit)
+      .execute()
+    return rows.map(toRecord)
+  }
+
+  async finalsWaitingFor (partId: string): Promise<UploadRecord[]> {
+    const rows = await this.db.selectFrom('tus_uploads').selectAll()
+      .where('concat', '=', 'final')
+      .where('completed_at', 'is', null)
+      .execute()
+    return rows.map(toRecord).filter((upload) => upload.parts?.includes(partId) === true)
+  }
+}

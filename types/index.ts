@@ -1,0 +1,246 @@
+/**
+ * Public types of fastify-tus: plugin options, the upload record, hook payloads,
+ * the capability interfaces a storage backend implements, and the `app.tus`
+ * decoration. Nothing in here has runtime behaviour.
+ */
+import type { FastifyRequest } from 'fastify'
+import type { Readable } from 'node:stream'
+import type { Kysely } from 'kysely'
+
+/** Checksum algorithms the server can verify (Upload-Checksum). */
+export type ChecksumAlgorithm = 'sha1' | 'sha256' | 'sha512' | 'md5'
+
+/** Decoded Upload-Metadata: a key without a value maps to null. */
+export type UploadMetadata = Record<string, string | null>
+
+/** One upload as stored in the metadata table. */
+export interface UploadRecord {
+  /** Url-safe id, part of the upload URL. */
+  id: string
+  /** Bytes received and stored so far. Never ahead of the bytes on disk. */
+  offset: number
+  /** Total size, or null while the length is deferred. */
+  length: number | null
+  metadata: UploadMetadata
+  /** 'partial' or 'final' for the concatenation extension, else null. */
+  concat: 'partial' | 'final' | null
+  /** For a final upload: the ids of its partial uploads, in order. */
+  parts: string[] | null
+  createdAt: Date
+  /** When an unfinished upload expires, or null when it never does. */
+  expiresAt: Date | null
+  /** When the last byte was stored; null while unfinished. */
+  completedAt: Date | null
+}
+
+/** What a client asked to create, as seen by onCreate. */
+export interface UploadRequestInfo {
+  length: number | null
+  metadata: UploadMetadata
+  concat: 'partial' | 'final' | null
+  parts: string[] | null
+}
+
+/** Payload of the onCreate hook; it runs before the upload exists. */
+export interface CreateHookPayload {
+  request: FastifyRequest
+  upload: UploadRequestInfo
+}
+
+/**
+ * What an onCreate handler may return: a new id (from the id alphabet
+ * `[A-Za-z0-9_-]`, at most 128 characters) and/or replacement metadata.
+ * To reject the creation, throw `new TusError(status, reason)`.
+ */
+export interface CreateHookResult {
+  id?: string
+  metadata?: UploadMetadata
+}
+
+/** Payload of onComplete: the row already says complete, all bytes are stored. */
+export interface CompleteHookPayload {
+  request: FastifyRequest | null
+  upload: UploadRecord
+}
+
+/** Why an upload was removed. */
+export type TerminationReason = 'client' | 'expired' | 'server'
+
+/** Payload of onTerminate: the row and the bytes are already gone. */
+export interface TerminateHookPayload {
+  request: FastifyRequest | null
+  upload: UploadRecord
+  reason: TerminationReason
+}
+
+export type OnCreateHook = (payload: CreateHookPayload) => CreateHookResult | void | Promise<CreateHookResult | void>
+export type OnCompleteHook = (payload: CompleteHookPayload) => void | Promise<void>
+export type OnTerminateHook = (payload: TerminateHookPayload) => void | Promise<void>
+
+export interface TusHooks {
+  onCreate: OnCreateHook
+  onComplete: OnCompleteHook
+  onTerminate: OnTerminateHook
+}
+export type TusHookName = keyof TusHooks
+
+/** CORS settings handed to @fastify/cors; tus headers are always allowed and exposed. */
+export interface TusCorsOptions {
+  /** Allowed origins: '*', one origin, a list, or a RegExp. Default '*'. */
+  origin?: string | string[] | RegExp | boolean
+  credentials?: boolean
+  /** Extra request headers to allow beyond the tus ones (e.g. Authorization is included already). */
+  allowedHeaders?: string[]
+  /** Preflight cache lifetime in seconds. Default 86400. */
+  maxAge?: number
+}
+
+export interface TusPluginOptions {
+  /** URL path the upload endpoint is mounted at. Default '/files'. */
+  prefix?: string
+  /** Directory holding the uploaded bytes. Default './uploads'. */
+  uploadDir?: string
+  /**
+   * Metadata database: a SQLite file path (default './uploads.db') or a ready
+   * Kysely instance (the plugin then neither creates nor destroys it).
+   */
+  db?: string | Kysely<any>
+  /** Largest upload accepted, in bytes (Tus-Max-Size). Default: no limit. */
+  maxSize?: number
+  /** Largest body of a single PATCH or creation-with-upload POST, in bytes. Default: no limit. */
+  maxChunkSize?: number
+  /** Largest Upload-Metadata header accepted, in bytes. Default 4096. */
+  maxMetadataSize?: number
+  /** Unfinished uploads expire this many ms after their last write. Default: never (0). */
+  expiration?: number
+  /** How often expired uploads are removed, in ms. Default: min(expiration, 1 hour). 0 disables the timer. */
+  cleanupInterval?: number
+  /** Checksum algorithms advertised and accepted. Default all four. */
+  checksumAlgorithms?: ChecksumAlgorithm[]
+  /** fsync the bytes of every write before the offset is advanced. Default true. */
+  fsync?: boolean
+  /** CORS through @fastify/cors; `false` leaves CORS to the host app. Default: any origin. */
+  cors?: TusCorsOptions | false
+  /** Handlers registered at start; more can be added with `app.tus.addHook`. */
+  onCreate?: OnCreateHook | OnCreateHook[]
+  onComplete?: OnCompleteHook | OnCompleteHook[]
+  onTerminate?: OnTerminateHook | OnTerminateHook[]
+}
+
+/* ------------------------------------------------------------------ */
+/* Capability interfaces a backend implements. The protocol code knows */
+/* only these; it never touches a disk or a SQL statement itself.      */
+/* ------------------------------------------------------------------ */
+
+/** The result of streaming a body into storage. */
+export interface WriteResult {
+  /** Bytes that reached storage, counted from the requested offset. */
+  bytesWritten: number
+  /** Set when the write stopped early (source error, client gone, limit hit). */
+  error?: unknown
+}
+
+/** Bytes: make room for a new upload. */
+export interface ByteCreator {
+  create(id: string): Promise<void>
+}
+/** Bytes: append a stream at an offset; `flush` makes the bytes durable. */
+export interface ByteWriter {
+  write(id: string, offset: number, source: AsyncIterable<Buffer>, options?: { flush?: boolean }): Promise<WriteResult>
+  /** Cut the stored bytes back to `length` (used to undo a rejected chunk). */
+  truncate(id: string, length: number): Promise<void>
+}
+/** Bytes: read a finished upload, optionally a byte range (inclusive end). */
+export interface ByteReader {
+  createReadStream(id: string, range?: { start: number; end: number }): Readable
+  size(id: string): Promise<number | null>
+}
+/** Bytes: remove an upload's bytes; missing bytes are not an error. */
+export interface ByteTerminator {
+  remove(id: string): Promise<void>
+}
+/** Bytes: join finished partial uploads into a final one, in order. */
+export interface ByteConcatenator {
+  concatenate(targetId: string, partIds: string[], options?: { flush?: boolean }): Promise<void>
+}
+/** Everything the plugin needs from a byte store. */
+export type DataStore = ByteCreator & ByteWriter & ByteReader & ByteTerminator & ByteConcatenator
+
+export interface NewUpload {
+  id: string
+  length: number | null
+  metadata: UploadMetadata
+  concat: 'partial' | 'final' | null
+  parts: string[] | null
+  expiresAt: Date | null
+}
+
+export interface OffsetChanges {
+  expiresAt: Date | null
+  complete: boolean
+  /** Also set the length (a final upload whose parts had deferred lengths). */
+  length?: number
+}
+
+export interface ListUploadsOptions {
+  /** 'finished', 'unfinished' or 'all' (default). */
+  status?: 'finished' | 'unfinished' | 'all'
+  /** Page size, default 100, at most 1000. */
+  limit?: number
+  /** Rows to skip, default 0. Uploads are ordered oldest first. */
+  offset?: number
+}
+
+/** Metadata: one table of uploads. Offsets move only by compare-and-set. */
+export interface UploadRepository {
+  insert(upload: NewUpload): Promise<UploadRecord>
+  get(id: string): Promise<UploadRecord | undefined>
+  /**
+   * Move the offset from `from` to `to` (compare-and-set); false when the offset
+   * was no longer `from` or the upload is already complete. With `complete`, the
+   * same update records completion, so an upload is never final without saying so.
+   */
+  advanceOffset(id: string, from: number, to: number, changes: OffsetChanges): Promise<boolean>
+  /** Set the length of a deferred-length upload; false when it was already set. */
+  declareLength(id: string, length: number): Promise<boolean>
+  delete(id: string): Promise<boolean>
+  list(options?: ListUploadsOptions): Promise<UploadRecord[]>
+  /** Unfinished uploads whose expiry is before `now`. */
+  listExpired(now: Date, limit: number): Promise<UploadRecord[]>
+  /** Unfinished final uploads that list `partId` among their parts. */
+  finalsWaitingFor(partId: string): Promise<UploadRecord[]>
+}
+
+/** A held lock; release is idempotent. */
+export interface Lock {
+  release(): Promise<void>
+}
+/** One writer per upload: `tryAcquire` answers at once, null when held elsewhere. */
+export interface Locker {
+  tryAcquire(id: string): Promise<Lock | null>
+}
+
+/* ------------------------------------------------------------------ */
+/* The `app.tus` decoration.                                           */
+/* ------------------------------------------------------------------ */
+
+export interface TusDecorator {
+  /** Add a lifecycle handler; handlers of one hook run in registration order. */
+  addHook<K extends TusHookName>(name: K, handler: TusHooks[K]): void
+  get(id: string): Promise<UploadRecord | undefined>
+  list(options?: ListUploadsOptions): Promise<UploadRecord[]>
+  /** Read the stored bytes of an upload (finished or not), optionally a range (inclusive end). */
+  createReadStream(id: string, range?: { start: number; end: number }): Promise<Readable>
+  /** Remove an upload (row and bytes); runs onTerminate with reason 'server'. False when unknown or busy. */
+  delete(id: string): Promise<boolean>
+  /** Remove every expired unfinished upload now; answers how many were removed. */
+  cleanupExpired(): Promise<number>
+  /** The absolute path prefix uploads are served under, e.g. '/files'. */
+  readonly prefix: string
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tus: TusDecorator
+  }
+}
