@@ -49,7 +49,7 @@ export interface CreateHookPayload {
 
 /**
  * What an onCreate handler may return: a new id (from the id alphabet
- * `[A-Za-z0-9_-]`, at most 128 characters) and/or replacement metadata.
+ * `[A-Za-z0-9_-]`, at most 100 characters) and/or replacement metadata.
  * To reject the creation, throw `new TusError(status, reason)`.
  */
 export interface CreateHookResult {

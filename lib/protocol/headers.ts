@@ -9,8 +9,11 @@ import { TusError } from './errors.js'
 export const TUS_VERSION = '1.0.0'
 export const OFFSET_OCTET_STREAM = 'application/offset+octet-stream'
 
-/** Upload ids: url-safe characters only, so an id can never name a path outside uploadDir. */
-const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/
+/**
+ * Upload ids: url-safe characters only, so an id can never name a path outside
+ * uploadDir. At most 100 characters, Fastify's default maxParamLength.
+ */
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/
 export const isValidId = (id: string): boolean => ID_PATTERN.test(id)
 
 /** One header value; repeated headers (joined by Node or sent as arrays) are rejected. */

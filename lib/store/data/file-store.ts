@@ -4,10 +4,19 @@
  * tail left by an interrupted write is overwritten rather than appended to.
  */
 import { createReadStream } from 'node:fs'
-import { mkdir, open, rm, stat, truncate } from 'node:fs/promises'
+import { mkdir, open, rm, stat, truncate, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import type { DataStore, WriteResult } from '../../../types/index.js'
+
+/** A positional write can be short; loop until the whole chunk is down. */
+async function writeFully (handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let done = 0
+  while (done < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done)
+    done += bytesWritten
+  }
+}
 
 export class FileStore implements DataStore {
   readonly directory: string
@@ -42,12 +51,8 @@ export class FileStore implements DataStore {
       if (size > offset) await handle.truncate(offset)
       try {
         for await (const chunk of source) {
-          let done = 0
-          while (done < chunk.length) {
-            const { bytesWritten: n } = await handle.write(chunk, done, chunk.length - done, offset + bytesWritten)
-            done += n
-            bytesWritten += n
-          }
+          await writeFully(handle, chunk, offset + bytesWritten)
+          bytesWritten += chunk.length
         }
       } catch (err) {
         error = err
@@ -86,12 +91,8 @@ export class FileStore implements DataStore {
       let position = 0
       for (const partId of partIds) {
         for await (const chunk of createReadStream(this.path(partId)) as AsyncIterable<Buffer>) {
-          let done = 0
-          while (done < chunk.length) {
-            const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position)
-            done += bytesWritten
-            position += bytesWritten
-          }
+          await writeFully(handle, chunk, position)
+          position += chunk.length
         }
       }
       if (options.flush === true) await handle.datasync()
