@@ -119,5 +119,6 @@ export async function serve (argv: string[]): Promise<void> {
   process.once('SIGINT', shutdown)
   process.once('SIGTERM', shutdown)
   const address = await app.listen({ host: config.host, port: config.port })
-  app.log.info(`fastify-tus: uploads at ${address}${app.tus.prefix}/`)
+  // Printed whatever the log level, so scripts (and people) learn the address.
+  process.stdout.write(`fastify-tus listening at ${address}${app.tus.prefix}/\n`)
 }
