@@ -9,7 +9,7 @@ import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
 import { finalLength, resolveParts } from './concat.js'
 import {
-  OFFSET_OCTET_STREAM, isValidId, mediaType, parseChecksum, parseConcat, parseMetadata, parseSize, single
+  OFFSET_OCTET_STREAM, hasBody, isValidId, mediaType, parseChecksum, parseConcat, parseMetadata, parseSize, single
 } from './headers.js'
 import { assembleFinal, completeUpload } from './lifecycle.js'
 import { expiresHeader } from './load.js'
@@ -17,11 +17,6 @@ import { expiryFromNow, writeBody } from './write.js'
 
 /** 128 random bits, hex: unguessable and inside the id alphabet. */
 const newId = (): string => randomBytes(16).toString('hex')
-
-export function hasBody (request: FastifyRequest): boolean {
-  const length = request.headers['content-length']
-  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
-}
 
 function uploadUrl (ctx: TusContext, request: FastifyRequest, id: string): string {
   // request.protocol and request.host honour X-Forwarded-* only when Fastify's trustProxy is on.
@@ -38,7 +33,7 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
   const defer = single(headers, 'upload-defer-length')
   if (defer !== undefined && defer.trim() !== '1') throw new TusError(400, 'Upload-Defer-Length must be 1')
   const metadata = parseMetadata(single(headers, 'upload-metadata'), maxMetadataSize)
-  const withBody = hasBody(request)
+  const withBody = hasBody(headers)
   if (withBody && mediaType(headers) !== OFFSET_OCTET_STREAM) throw new TusError(415, `a creation body must be sent as ${OFFSET_OCTET_STREAM}`)
   const checksum = withBody ? parseChecksum(headers, ctx.options.checksumAlgorithms) : undefined
 

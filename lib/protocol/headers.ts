@@ -16,7 +16,32 @@ export const OFFSET_OCTET_STREAM = 'application/offset+octet-stream'
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/
 export const isValidId = (id: string): boolean => ID_PATTERN.test(id)
 
-/** One header value; repeated headers (joined by Node or sent as arrays) are rejected. */
+/** Headers that carry one value; Node would join repeats with ", ", so they are caught on the raw list. */
+const SINGLE_VALUE_HEADERS = new Set([
+  'upload-length', 'upload-defer-length', 'upload-offset', 'upload-metadata',
+  'upload-checksum', 'upload-concat', 'x-http-method-override', 'content-type'
+])
+
+/** The first single-value header sent more than once, if any. */
+export function repeatedHeader (rawHeaders: string[]): string | undefined {
+  let seen: Set<string> | undefined
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase()
+    if (!SINGLE_VALUE_HEADERS.has(name)) continue
+    seen ??= new Set()
+    if (seen.has(name)) return name
+    seen.add(name)
+  }
+  return undefined
+}
+
+/** Does the request carry a body (announced by Content-Length or chunked encoding)? */
+export function hasBody (headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length']
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+/** One header value; an array (a repeat Node did not join) is rejected. */
 export function single (headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name]
   if (value === undefined) return undefined

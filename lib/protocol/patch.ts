@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
-import { OFFSET_OCTET_STREAM, mediaType, parseChecksum, parseSize } from './headers.js'
+import { OFFSET_OCTET_STREAM, hasBody, mediaType, parseChecksum, parseSize } from './headers.js'
 import { completeUpload } from './lifecycle.js'
 import { expiresHeader, loadUpload } from './load.js'
 import { writeBody } from './write.js'
@@ -24,23 +24,25 @@ export async function handlePatch (ctx: TusContext, request: FastifyRequest, rep
     if (upload.concat === 'final') throw new TusError(403, 'a final upload cannot be patched')
     if (offset !== upload.offset) throw new TusError(409, `Upload-Offset ${offset} does not match the upload's offset ${upload.offset}`, { 'Upload-Offset': String(upload.offset) })
 
+    // A length declared on this PATCH is only recorded if the PATCH itself is accepted.
+    let declaresLength = false
     if (newLength !== undefined) {
       if (upload.length === null) {
         if (newLength < upload.offset) throw new TusError(400, 'Upload-Length is smaller than the bytes already stored')
         if (ctx.options.maxSize > 0 && newLength > ctx.options.maxSize) throw new TusError(413, `upload is larger than the maximum size of ${ctx.options.maxSize} bytes`)
-        if (!await ctx.uploads.declareLength(id, newLength)) throw new TusError(409, 'Upload-Length was declared concurrently')
         upload = { ...upload, length: newLength }
+        declaresLength = true
       } else if (newLength !== upload.length) {
         throw new TusError(400, 'Upload-Length cannot change once set')
       }
     }
     if (upload.completedAt !== null) {
-      // Already finished: an empty PATCH at the end is harmless, anything more is past the length.
-      if (request.headers['content-length'] !== '0' && request.headers['content-length'] !== undefined) throw new TusError(413, 'upload is already complete')
+      // Already finished: an empty PATCH at the end is harmless, any byte more is past the length.
+      if (hasBody(headers)) throw new TusError(413, 'upload is already complete')
       reply.code(204).header('Upload-Offset', String(upload.offset)).send()
       return
     }
-    outcome = await writeBody(ctx, request, upload, checksum)
+    outcome = await writeBody(ctx, request, upload, checksum, declaresLength)
   } finally {
     await lock.release()
   }

@@ -7,8 +7,8 @@ import cors from '@fastify/cors'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
-import { TUS_VERSION, single } from './headers.js'
-import { handleCreate, hasBody } from './create.js'
+import { TUS_VERSION, hasBody, repeatedHeader, single } from './headers.js'
+import { handleCreate } from './create.js'
 import { handleHead } from './head.js'
 import { handlePatch } from './patch.js'
 import { handleTerminate } from './terminate.js'
@@ -61,6 +61,8 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     if (version !== TUS_VERSION) {
       throw new TusError(412, version === undefined ? 'Tus-Resumable header is required' : `Tus-Resumable ${String(version).slice(0, 32)} is not supported`, { 'Tus-Version': TUS_VERSION })
     }
+    const repeated = repeatedHeader(request.raw.rawHeaders)
+    if (repeated !== undefined) throw new TusError(400, `${repeated} must be sent once`)
   })
 
   scope.setErrorHandler((error: FastifyError | TusError, request, reply) => {
@@ -110,7 +112,7 @@ const oneLine = (message: string): string => message.replace(/[\r\n]+/g, ' ').sl
  * connection closes after the reply.
  */
 function closeIfBodyPending (request: FastifyRequest, reply: FastifyReply): void {
-  if (!hasBody(request) || request.raw.complete) return
+  if (!hasBody(request.headers) || request.raw.complete) return
   const length = Number(request.headers['content-length'])
   if (!(length <= DRAIN_LIMIT)) reply.header('Connection', 'close')
 }

@@ -46,7 +46,9 @@ export async function writeBody (
   ctx: TusContext,
   request: FastifyRequest,
   upload: UploadRecord,
-  checksum: ChecksumHeader | undefined
+  checksum: ChecksumHeader | undefined,
+  /** True when `upload.length` was declared by this request and is not stored yet. */
+  declaresLength = false
 ): Promise<WriteOutcome> {
   const { limit, reason } = allowance(ctx, upload)
   const declared = request.headers['content-length']
@@ -74,6 +76,10 @@ export async function writeBody (
   const offset = start + keep
   const completed = upload.length !== null && offset === upload.length
   const expiresAt = completed ? null : expiryFromNow(ctx)
+  // The declared length is kept when the request is accepted, or when some of its bytes are.
+  if (declaresLength && (keep > 0 || failure === undefined)) {
+    if (!await ctx.uploads.declareLength(upload.id, upload.length!)) throw new TusError(409, 'Upload-Length was declared concurrently')
+  }
   if (keep > 0 || completed) {
     const moved = await ctx.uploads.advanceOffset(upload.id, start, offset, { expiresAt, complete: completed })
     if (!moved) throw new TusError(409, 'upload offset changed while writing')
