@@ -52,8 +52,8 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     if (!ALL_CHECKSUM_ALGORITHMS.includes(algorithm)) fail(`option checksumAlgorithms: "${algorithm}" is not one of ${ALL_CHECKSUM_ALGORITHMS.join(', ')}`)
   }
   if (input.fsync !== undefined && typeof input.fsync !== 'boolean') fail('option fsync must be a boolean')
-  const cors = input.cors ?? {}
-  if (cors !== false && (typeof cors !== 'object' || cors === null)) fail('option cors must be an object or false')
+  const cors = input.cors === undefined ? {} : input.cors
+  if (cors !== false && (typeof cors !== 'object' || cors === null || Array.isArray(cors))) fail('option cors must be an object or false')
   for (const hook of ['onCreate', 'onComplete', 'onTerminate'] as const) {
     const value = input[hook]
     const handlers = value === undefined ? [] : Array.isArray(value) ? value : [value]

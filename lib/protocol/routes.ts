@@ -35,7 +35,8 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
   if (ctx.options.cors !== false) {
     const { origin = '*', credentials = false, allowedHeaders = [], maxAge = 86400 } = ctx.options.cors
     await scope.register(cors, {
-      origin,
+      // One origin is matched like a list, so other origins get no Allow-Origin at all.
+      origin: typeof origin === 'string' && origin !== '*' ? [origin] : origin,
       credentials,
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
       allowedHeaders: [...TUS_REQUEST_HEADERS, ...allowedHeaders],
