@@ -29,6 +29,7 @@ export function createDecorator (ctx: TusContext): TusDecorator {
         await lock.release()
       }
     },
-    cleanupExpired: async () => cleanupExpired(ctx)
+    cleanupExpired: async () => cleanupExpired(ctx),
+    runDueCompleteHooks: async () => ctx.completion.sweep()
   }
 }

@@ -17,6 +17,7 @@ import { migrate } from './store/meta/migrations.js'
 import { KyselyUploadRepository } from './store/meta/uploads.js'
 import { MemoryLocker } from './locks/memory-locker.js'
 import { HookRegistry } from './hooks/registry.js'
+import { CompletionDelivery } from './hooks/completion.js'
 import { tusRoutes } from './protocol/routes.js'
 import type { TusContext } from './protocol/context.js'
 import { createDecorator } from './decorator.js'
@@ -41,19 +42,25 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     throw err
   }
 
-  const ctx: TusContext = {
-    options,
-    store,
-    uploads: new KyselyUploadRepository(db),
-    locker: new MemoryLocker(),
-    hooks,
-    log: app.log
-  }
+  const uploads = new KyselyUploadRepository(db)
+  const completion = new CompletionDelivery(uploads, hooks, {
+    attempts: options.completeHookAttempts,
+    lease: options.completeHookLease,
+    retryInterval: options.completeHookRetryInterval
+  }, app.log)
+  const ctx: TusContext = { options, store, uploads, locker: new MemoryLocker(), hooks, completion, log: app.log }
 
   app.decorate('tus', createDecorator(ctx))
-  const stopCleanup = scheduleCleanup(ctx, options.cleanupInterval)
+  let stopCleanup = (): void => {}
+  // Timers start once the app is ready, so handlers added with app.tus.addHook
+  // after register are in place before owed onComplete runs are taken up.
+  app.addHook('onReady', async () => {
+    stopCleanup = scheduleCleanup(ctx, options.cleanupInterval)
+    completion.start()
+  })
   app.addHook('onClose', async () => {
     stopCleanup()
+    await completion.close()
     if (owned) await db.destroy()
   })
 

@@ -17,6 +17,10 @@ export interface ResolvedOptions {
   checksumAlgorithms: ChecksumAlgorithm[]
   fsync: boolean
   cors: TusCorsOptions | false
+  completeDelivery: 'wait' | 'background'
+  completeHookAttempts: number
+  completeHookLease: number
+  completeHookRetryInterval: number
 }
 
 const fail = (message: string): never => { throw new TypeError(`fastify-tus: ${message}`) }
@@ -32,6 +36,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const options = input as Record<string, unknown>
   const known = new Set(['prefix', 'uploadDir', 'db', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
     'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
+    'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval',
     // Fastify's own register options travel in the same object.
     'logLevel', 'logSerializers'])
   for (const key of Object.keys(options)) if (!known.has(key)) fail(`unknown option "${key}"`)
@@ -60,6 +65,13 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     if (handlers.some((h) => typeof h !== 'function')) fail(`option ${hook} must be a function or an array of functions`)
   }
 
+  const completeDelivery = input.completeDelivery ?? 'wait'
+  if (completeDelivery !== 'wait' && completeDelivery !== 'background') fail(`option completeDelivery must be 'wait' or 'background', got ${JSON.stringify(completeDelivery)}`)
+  const completeHookAttempts = nonNegativeInteger(options, 'completeHookAttempts', 10)
+  if (completeHookAttempts < 1) fail('option completeHookAttempts must be at least 1')
+  const completeHookLease = nonNegativeInteger(options, 'completeHookLease', 30_000)
+  if (completeHookLease < 100) fail('option completeHookLease must be at least 100 ms')
+
   return {
     prefix: prefix.replace(/\/$/, ''),
     uploadDir,
@@ -71,6 +83,10 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     cleanupInterval: nonNegativeInteger(options, 'cleanupInterval', expiration === 0 ? 0 : Math.min(expiration, 3_600_000)),
     checksumAlgorithms: [...new Set(checksumAlgorithms)],
     fsync: input.fsync ?? true,
-    cors
+    cors,
+    completeDelivery,
+    completeHookAttempts,
+    completeHookLease,
+    completeHookRetryInterval: nonNegativeInteger(options, 'completeHookRetryInterval', 5000)
   }
 }

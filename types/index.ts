@@ -31,6 +31,25 @@ export interface UploadRecord {
   expiresAt: Date | null
   /** When the last byte was stored; null while unfinished. */
   completedAt: Date | null
+  /** Delivery of onComplete, recorded with completion; null while unfinished and for partial uploads. */
+  completeHook: CompleteHookStatus | null
+}
+
+/**
+ * onComplete delivery, kept on the row so that it survives a crash:
+ * - 'pending': due (or waiting for its retry time, `nextAttemptAt`);
+ * - 'running': a handler run is under way (its lease ends at `nextAttemptAt`;
+ *   a run whose process died is taken up again after that);
+ * - 'delivered': every handler returned;
+ * - 'rejected': a handler threw a TusError with a 4xx status (not retried);
+ * - 'failed': every attempt threw; no more retries (`lastError` says why).
+ */
+export interface CompleteHookStatus {
+  state: 'pending' | 'running' | 'delivered' | 'rejected' | 'failed'
+  attempts: number
+  lastError: string | null
+  nextAttemptAt: Date | null
+  deliveredAt: Date | null
 }
 
 /** What a client asked to create, as seen by onCreate. */
@@ -57,10 +76,19 @@ export interface CreateHookResult {
   metadata?: UploadMetadata
 }
 
-/** Payload of onComplete: the row already says complete, all bytes are stored. */
+/**
+ * Payload of onComplete: the row already says complete, all bytes are stored.
+ * Delivery is at least once: a run that throws or dies is run again, so a
+ * handler should be idempotent, keyed on `idempotencyKey`.
+ */
 export interface CompleteHookPayload {
+  /** The request that finished the upload; null when run again later. */
   request: FastifyRequest | null
   upload: UploadRecord
+  /** Stable across every attempt for this upload. */
+  idempotencyKey: string
+  /** 1 for the first run, then 2, 3... */
+  attempt: number
 }
 
 /** Why an upload was removed. */
@@ -119,6 +147,18 @@ export interface TusPluginOptions {
   checksumAlgorithms?: ChecksumAlgorithm[]
   /** fsync the bytes of every write before the offset is advanced. Default true. */
   fsync?: boolean
+  /**
+   * Whether the request that finishes an upload waits for onComplete ('wait',
+   * the default: its errors can reach the client) or is answered first
+   * ('background'). Either way delivery is recorded and retried.
+   */
+  completeDelivery?: 'wait' | 'background'
+  /** How many times onComplete is attempted before the upload is marked 'failed'. Default 10. */
+  completeHookAttempts?: number
+  /** How long a running onComplete holds its claim before another run may take over, in ms; renewed while it runs. Default 30000. */
+  completeHookLease?: number
+  /** How often due onComplete retries are looked for, in ms. Default 5000. */
+  completeHookRetryInterval?: number
   /** CORS through @fastify/cors; `false` leaves CORS to the host app. Default: any origin. */
   cors?: TusCorsOptions | false
   /** Handlers registered at start; more can be added with `app.tus.addHook`. */
@@ -177,7 +217,9 @@ export interface NewUpload {
 
 export interface OffsetChanges {
   expiresAt: Date | null
+  /** Record completion; onComplete delivery becomes 'pending' unless this is a partial upload. */
   complete: boolean
+  partial?: boolean
   /** Also set the length (a final upload whose parts had deferred lengths). */
   length?: number
 }
@@ -209,6 +251,14 @@ export interface UploadRepository {
   listExpired(now: Date, limit: number): Promise<UploadRecord[]>
   /** Unfinished final uploads that list `partId` among their parts. */
   finalsWaitingFor(partId: string): Promise<UploadRecord[]>
+  /** Take the onComplete run of an upload until `leaseUntil`, if it is due; false when it is not (or taken). */
+  claimCompleteHook(id: string, now: Date, leaseUntil: Date): Promise<boolean>
+  /** Extend a running claim. */
+  renewCompleteHook(id: string, leaseUntil: Date): Promise<void>
+  /** Record how a run ended. */
+  settleCompleteHook(id: string, outcome: { state: 'pending' | 'delivered' | 'rejected' | 'failed'; error: string | null; nextAttemptAt: Date | null }): Promise<void>
+  /** Ids whose onComplete is due now (pending, or running with a lapsed lease). */
+  listDueCompleteHooks(now: Date, limit: number): Promise<string[]>
 }
 
 /** A held lock; release is idempotent. */
@@ -235,6 +285,8 @@ export interface TusDecorator {
   delete(id: string): Promise<boolean>
   /** Remove every expired unfinished upload now; answers how many were removed. */
   cleanupExpired(): Promise<number>
+  /** Run every onComplete delivery that is due now (normally done by a timer); answers how many ran. */
+  runDueCompleteHooks(): Promise<number>
   /** The absolute path prefix uploads are served under, e.g. '/files'. */
   readonly prefix: string
 }

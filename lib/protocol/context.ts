@@ -2,6 +2,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { DataStore, Locker, UploadRepository } from '../../types/index.js'
 import type { HookRegistry } from '../hooks/registry.js'
+import type { CompletionDelivery } from '../hooks/completion.js'
 import type { ResolvedOptions } from '../options.js'
 
 export interface TusContext {
@@ -10,5 +11,6 @@ export interface TusContext {
   uploads: UploadRepository
   locker: Locker
   hooks: HookRegistry
+  completion: CompletionDelivery
   log: FastifyBaseLogger
 }

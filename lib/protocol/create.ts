@@ -82,8 +82,8 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
   } else if (withBody) {
     upload = await writeCreationBody(ctx, request, upload, checksum)
   } else if (length === 0) {
-    await ctx.uploads.advanceOffset(id, 0, 0, { expiresAt: null, complete: true })
-    upload = { ...upload, completedAt: new Date(), expiresAt: null }
+    await ctx.uploads.advanceOffset(id, 0, 0, { expiresAt: null, complete: true, partial: upload.concat === 'partial' })
+    upload = (await ctx.uploads.get(id)) ?? upload
     await completeUpload(ctx, upload, request)
   }
 

@@ -20,7 +20,9 @@ export async function completeUpload (ctx: TusContext, upload: UploadRecord, req
     }
     return
   }
-  await ctx.hooks.runComplete({ request, upload })
+  if (ctx.options.completeDelivery === 'wait') return ctx.completion.deliver(upload, request)
+  // Answer first; the delivery is on the row and retried like any other.
+  ctx.completion.deliver(upload, request).catch((err) => ctx.log.warn({ err, upload: upload.id }, 'fastify-tus: onComplete rejected the upload after the reply'))
 }
 
 /**

@@ -81,7 +81,7 @@ export async function writeBody (
     if (!await ctx.uploads.declareLength(upload.id, upload.length!)) throw new TusError(409, 'Upload-Length was declared concurrently')
   }
   if (keep > 0 || completed) {
-    const moved = await ctx.uploads.advanceOffset(upload.id, start, offset, { expiresAt, complete: completed })
+    const moved = await ctx.uploads.advanceOffset(upload.id, start, offset, { expiresAt, complete: completed, partial: upload.concat === 'partial' })
     if (!moved) throw new TusError(409, 'upload offset changed while writing')
   }
   if (failure !== undefined) {

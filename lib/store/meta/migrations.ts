@@ -27,11 +27,40 @@ const migrations: Record<string, Migration> = {
     async down (db: Kysely<any>): Promise<void> {
       await db.schema.dropTable('tus_uploads').ifExists().execute()
     }
+  },
+  // onComplete delivery kept on the row, so a hook run lost to a crash is run again.
+  '2026-11-24-002-complete-hook-delivery': {
+    async up (db: Kysely<any>): Promise<void> {
+      const columns: Array<[string, 'varchar(16)' | 'integer' | 'text' | 'bigint']> = [
+        ['complete_hook_state', 'varchar(16)'],
+        ['complete_hook_attempts', 'integer'],
+        ['complete_hook_error', 'text'],
+        ['complete_hook_next_at', 'bigint'],
+        ['complete_hook_done_at', 'bigint']
+      ]
+      // SQLite runs migrations outside a transaction and has no ADD COLUMN IF NOT
+      // EXISTS: skip what a crashed or concurrent run already added.
+      const table = (await db.introspection.getTables()).find((t) => t.name === 'tus_uploads')
+      const existing = new Set(table?.columns.map((c) => c.name))
+      for (const [name, type] of columns) {
+        if (existing.has(name)) continue
+        await db.schema.alterTable('tus_uploads')
+          .addColumn(name, type, (c) => name === 'complete_hook_attempts' ? c.notNull().defaultTo(0) : c)
+          .execute()
+      }
+      await db.schema.createIndex('tus_uploads_complete_hook').ifNotExists()
+        .on('tus_uploads').columns(['complete_hook_state', 'complete_hook_next_at']).execute()
+    },
+    async down (db: Kysely<any>): Promise<void> {
+      for (const name of ['complete_hook_state', 'complete_hook_attempts', 'complete_hook_error', 'complete_hook_next_at', 'complete_hook_done_at']) {
+        await db.schema.alterTable('tus_uploads').dropColumn(name).execute()
+      }
+    }
   }
 }
 
 const isBusy = (err: unknown): boolean =>
-  /SQLITE_BUSY|database is locked|duplicate key|already exists|UNIQUE constraint/i.test(String((err as Error)?.message ?? err) + String((err as { code?: string })?.code ?? ''))
+  /SQLITE_BUSY|database is locked|duplicate key|already exists|UNIQUE constraint|duplicate column/i.test(String((err as Error)?.message ?? err) + String((err as { code?: string })?.code ?? ''))
 
 /**
  * Bring the schema to the latest version. Kysely's migrator takes a lock on

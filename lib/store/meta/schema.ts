@@ -20,6 +20,13 @@ export interface UploadsTable {
   created_at: BigIntColumn
   expires_at: NullableBigIntColumn
   completed_at: NullableBigIntColumn
+  /** onComplete delivery: null, pending, running, delivered, rejected, failed. */
+  complete_hook_state: 'pending' | 'running' | 'delivered' | 'rejected' | 'failed' | null
+  complete_hook_attempts: ColumnType<number, number | undefined, number>
+  complete_hook_error: string | null
+  /** Retry time while pending; lease end while running. */
+  complete_hook_next_at: NullableBigIntColumn
+  complete_hook_done_at: NullableBigIntColumn
 }
 
 export interface TusDatabase {

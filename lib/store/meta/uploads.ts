@@ -23,7 +23,16 @@ function toRecord (row: Row): UploadRecord {
     parts: row.parts === null ? null : JSON.parse(row.parts) as string[],
     createdAt: new Date(toNumber(row.created_at)),
     expiresAt: toDate(row.expires_at),
-    completedAt: toDate(row.completed_at)
+    completedAt: toDate(row.completed_at),
+    completeHook: row.complete_hook_state === null
+      ? null
+      : {
+          state: row.complete_hook_state,
+          attempts: toNumber(row.complete_hook_attempts),
+          lastError: row.complete_hook_error,
+          nextAttemptAt: toDate(row.complete_hook_next_at),
+          deliveredAt: toDate(row.complete_hook_done_at)
+        }
   }
 }
 
@@ -40,7 +49,12 @@ export class KyselyUploadRepository implements UploadRepository {
       parts: upload.parts === null ? null : JSON.stringify(upload.parts),
       created_at: Date.now(),
       expires_at: upload.expiresAt === null ? null : upload.expiresAt.getTime(),
-      completed_at: null
+      completed_at: null,
+      complete_hook_state: null,
+      complete_hook_attempts: 0,
+      complete_hook_error: null,
+      complete_hook_next_at: null,
+      complete_hook_done_at: null
     }
     await this.db.insertInto('tus_uploads').values(row as any).execute()
     return toRecord(row)
@@ -56,7 +70,8 @@ export class KyselyUploadRepository implements UploadRepository {
       .set({
         upload_offset: to,
         expires_at: changes.complete || changes.expiresAt === null ? null : changes.expiresAt.getTime(),
-        ...(changes.complete ? { completed_at: Date.now() } : {}),
+        // Completion and the pending onComplete are one update: never final without a hook owed.
+        ...(changes.complete ? { completed_at: Date.now(), complete_hook_state: changes.partial === true ? null : 'pending' as const } : {}),
         ...(changes.length === undefined ? {} : { upload_length: changes.length })
       })
       .where('id', '=', id)
@@ -105,5 +120,49 @@ export class KyselyUploadRepository implements UploadRepository {
       .where('completed_at', 'is', null)
       .execute()
     return rows.map(toRecord).filter((upload) => upload.parts?.includes(partId) === true)
+  }
+
+  async claimCompleteHook (id: string, now: Date, leaseUntil: Date): Promise<boolean> {
+    const result = await this.db.updateTable('tus_uploads')
+      .set((eb) => ({
+        complete_hook_state: 'running' as const,
+        complete_hook_next_at: leaseUntil.getTime(),
+        complete_hook_attempts: eb('complete_hook_attempts', '+', 1)
+      }))
+      .where('id', '=', id)
+      .where('complete_hook_state', 'in', ['pending', 'running'])
+      .where((eb) => eb.or([eb('complete_hook_next_at', 'is', null), eb('complete_hook_next_at', '<=', now.getTime())]))
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
+  async renewCompleteHook (id: string, leaseUntil: Date): Promise<void> {
+    await this.db.updateTable('tus_uploads')
+      .set({ complete_hook_next_at: leaseUntil.getTime() })
+      .where('id', '=', id)
+      .where('complete_hook_state', '=', 'running')
+      .execute()
+  }
+
+  async settleCompleteHook (id: string, outcome: { state: 'pending' | 'delivered' | 'rejected' | 'failed'; error: string | null; nextAttemptAt: Date | null }): Promise<void> {
+    await this.db.updateTable('tus_uploads')
+      .set({
+        complete_hook_state: outcome.state,
+        complete_hook_error: outcome.error,
+        complete_hook_next_at: outcome.nextAttemptAt === null ? null : outcome.nextAttemptAt.getTime(),
+        complete_hook_done_at: outcome.state === 'delivered' || outcome.state === 'rejected' ? Date.now() : null
+      })
+      .where('id', '=', id)
+      .execute()
+  }
+
+  async listDueCompleteHooks (now: Date, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('tus_uploads').select('id')
+      .where('complete_hook_state', 'in', ['pending', 'running'])
+      .where((eb) => eb.or([eb('complete_hook_next_at', 'is', null), eb('complete_hook_next_at', '<=', now.getTime())]))
+      .orderBy('completed_at')
+      .limit(limit)
+      .execute()
+    return rows.map((row) => row.id)
   }
 }
