@@ -22,6 +22,7 @@ import { tusRoutes } from './protocol/routes.js'
 import type { TusContext } from './protocol/context.js'
 import { createDecorator } from './decorator.js'
 import { scheduleCleanup } from './expiry.js'
+import { reconcile } from './recovery.js'
 
 async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promise<void> {
   const options = resolveOptions(input)
@@ -49,6 +50,11 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     retryInterval: options.completeHookRetryInterval
   }, app.log)
   const ctx: TusContext = { options, store, uploads, locker: new MemoryLocker(), hooks, completion, log: app.log }
+
+  if (options.recoverOnStart) {
+    const report = await reconcile(ctx)
+    if (Object.values(report).some((n) => n > 0)) app.log.warn({ report }, 'fastify-tus: reconciled storage with the table after an unclean stop')
+  }
 
   app.decorate('tus', createDecorator(ctx))
   let stopCleanup = (): void => {}

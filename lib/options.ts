@@ -21,6 +21,8 @@ export interface ResolvedOptions {
   completeHookAttempts: number
   completeHookLease: number
   completeHookRetryInterval: number
+  recoverOnStart: boolean
+  checkpointBytes: number
 }
 
 const fail = (message: string): never => { throw new TypeError(`fastify-tus: ${message}`) }
@@ -36,7 +38,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const options = input as Record<string, unknown>
   const known = new Set(['prefix', 'uploadDir', 'db', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
     'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
-    'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval',
+    'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
     // Fastify's own register options travel in the same object.
     'logLevel', 'logSerializers'])
   for (const key of Object.keys(options)) if (!known.has(key)) fail(`unknown option "${key}"`)
@@ -56,7 +58,9 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   for (const algorithm of checksumAlgorithms) {
     if (!ALL_CHECKSUM_ALGORITHMS.includes(algorithm)) fail(`option checksumAlgorithms: "${algorithm}" is not one of ${ALL_CHECKSUM_ALGORITHMS.join(', ')}`)
   }
-  if (input.fsync !== undefined && typeof input.fsync !== 'boolean') fail('option fsync must be a boolean')
+  for (const flag of ['fsync', 'recoverOnStart'] as const) {
+    if (input[flag] !== undefined && typeof input[flag] !== 'boolean') fail(`option ${flag} must be a boolean`)
+  }
   const cors = input.cors === undefined ? {} : input.cors
   if (cors !== false && (typeof cors !== 'object' || cors === null || Array.isArray(cors))) fail('option cors must be an object or false')
   for (const hook of ['onCreate', 'onComplete', 'onTerminate'] as const) {
@@ -87,6 +91,8 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     completeDelivery,
     completeHookAttempts,
     completeHookLease,
-    completeHookRetryInterval: nonNegativeInteger(options, 'completeHookRetryInterval', 5000)
+    completeHookRetryInterval: nonNegativeInteger(options, 'completeHookRetryInterval', 5000),
+    recoverOnStart: input.recoverOnStart ?? true,
+    checkpointBytes: nonNegativeInteger(options, 'checkpointBytes', 8 << 20)
   }
 }

@@ -148,6 +148,17 @@ export interface TusPluginOptions {
   /** fsync the bytes of every write before the offset is advanced. Default true. */
   fsync?: boolean
   /**
+   * During a long PATCH, commit the offset after about every this many bytes
+   * (without an Upload-Checksum), so a crash loses at most this much. 0 = only
+   * at the end of each request. Default 8 MiB.
+   */
+  checkpointBytes?: number
+  /**
+   * On start, reconcile the table with the stored bytes (trim unconfirmed tails,
+   * recreate missing files, remove files without a row). Default true.
+   */
+  recoverOnStart?: boolean
+  /**
    * Whether the request that finishes an upload waits for onComplete ('wait',
    * the default: its errors can reach the client) or is answered first
    * ('background'). Either way delivery is recorded and retried.
@@ -184,9 +195,15 @@ export interface WriteResult {
 export interface ByteCreator {
   create(id: string): Promise<void>
 }
-/** Bytes: append a stream at an offset; `flush` makes the bytes durable. */
+export interface WriteOptions {
+  /** Make the bytes durable (fsync) before the write answers, and before each checkpoint. */
+  flush?: boolean
+  /** Called after about every `every` bytes, once they are stored (and flushed). */
+  checkpoint?: { every: number; at: (bytesWritten: number) => Promise<void> }
+}
+/** Bytes: append a stream at an offset. */
 export interface ByteWriter {
-  write(id: string, offset: number, source: AsyncIterable<Buffer>, options?: { flush?: boolean }): Promise<WriteResult>
+  write(id: string, offset: number, source: AsyncIterable<Buffer>, options?: WriteOptions): Promise<WriteResult>
   /** Cut the stored bytes back to `length` (used to undo a rejected chunk). */
   truncate(id: string, length: number): Promise<void>
 }
@@ -203,8 +220,13 @@ export interface ByteTerminator {
 export interface ByteConcatenator {
   concatenate(targetId: string, partIds: string[], options?: { flush?: boolean }): Promise<void>
 }
+/** Bytes: what is stored, for reconciling storage with the table after a crash. */
+export interface ByteLister {
+  /** Every stored upload id with when its bytes last changed. */
+  list(): Promise<Array<{ id: string; modifiedAt: Date }>>
+}
 /** Everything the plugin needs from a byte store. */
-export type DataStore = ByteCreator & ByteWriter & ByteReader & ByteTerminator & ByteConcatenator
+export type DataStore = ByteCreator & ByteWriter & ByteReader & ByteTerminator & ByteConcatenator & ByteLister
 
 export interface NewUpload {
   id: string

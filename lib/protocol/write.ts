@@ -56,7 +56,23 @@ export async function writeBody (
 
   const start = upload.offset
   const body = meterBody(request.raw, limit, reason, checksum)
-  const result = await ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync })
+  // The offset the row holds; checkpoints move it forward while the body streams.
+  let committed = start
+  let expiresAt = upload.expiresAt
+  const moveOffset = async (to: number, complete: boolean): Promise<void> => {
+    const expiry = complete ? null : expiryFromNow(ctx)
+    if (!await ctx.uploads.advanceOffset(upload.id, committed, to, { expiresAt: expiry, complete, partial: upload.concat === 'partial' })) {
+      throw new TusError(409, 'upload offset changed while writing')
+    }
+    committed = to
+    expiresAt = expiry
+  }
+  // A checksummed body is all or nothing, so only unchecked bodies checkpoint.
+  const every = ctx.options.checkpointBytes
+  const checkpoint = checksum === undefined && every > 0
+    ? { every, at: async (n: number) => { if (start + n !== upload.length) await moveOffset(start + n, false) } }
+    : undefined
+  const result = await ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync, checkpoint })
   const clientGone = result.error instanceof BodyReadError
 
   // How many of the bytes that reached storage this request may keep.
@@ -71,19 +87,18 @@ export async function writeBody (
       failure = new TusError(460, `Upload-Checksum ${checksum.algorithm} does not match the body`)
     }
   }
-  if (keep < result.bytesWritten) await ctx.store.truncate(upload.id, start + keep)
 
   const offset = start + keep
   const completed = upload.length !== null && offset === upload.length
-  const expiresAt = completed ? null : expiryFromNow(ctx)
+  // Going back (a checkpointed body that was then refused): the offset moves
+  // first, then the bytes go, so the offset is never ahead of the bytes.
+  if (offset < committed) await moveOffset(offset, false)
+  if (keep < result.bytesWritten) await ctx.store.truncate(upload.id, offset)
   // The declared length is kept when the request is accepted, or when some of its bytes are.
   if (declaresLength && (keep > 0 || failure === undefined)) {
     if (!await ctx.uploads.declareLength(upload.id, upload.length!)) throw new TusError(409, 'Upload-Length was declared concurrently')
   }
-  if (keep > 0 || completed) {
-    const moved = await ctx.uploads.advanceOffset(upload.id, start, offset, { expiresAt, complete: completed, partial: upload.concat === 'partial' })
-    if (!moved) throw new TusError(409, 'upload offset changed while writing')
-  }
+  if (offset !== committed || completed) await moveOffset(offset, completed)
   if (failure !== undefined) {
     if (failure instanceof TusError) throw failure
     if (clientGone) throw new TusError(400, 'request body ended before it was complete')

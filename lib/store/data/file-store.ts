@@ -4,10 +4,10 @@
  * tail left by an interrupted write is overwritten rather than appended to.
  */
 import { createReadStream } from 'node:fs'
-import { mkdir, open, rm, stat, truncate, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rm, stat, truncate, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
-import type { DataStore, WriteResult } from '../../../types/index.js'
+import type { DataStore, WriteOptions, WriteResult } from '../../../types/index.js'
 
 /** A positional write can be short; loop until the whole chunk is down. */
 async function writeFully (handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
@@ -40,7 +40,7 @@ export class FileStore implements DataStore {
     await handle.close()
   }
 
-  async write (id: string, offset: number, source: AsyncIterable<Buffer>, options: { flush?: boolean } = {}): Promise<WriteResult> {
+  async write (id: string, offset: number, source: AsyncIterable<Buffer>, options: WriteOptions = {}): Promise<WriteResult> {
     const handle = await open(this.path(id), 'r+')
     let bytesWritten = 0
     let error: unknown
@@ -50,9 +50,16 @@ export class FileStore implements DataStore {
       // A longer file holds bytes of a write that never advanced the offset: drop them.
       if (size > offset) await handle.truncate(offset)
       try {
+        const { checkpoint } = options
+        let checkpointed = 0
         for await (const chunk of source) {
           await writeFully(handle, chunk, offset + bytesWritten)
           bytesWritten += chunk.length
+          if (checkpoint !== undefined && bytesWritten - checkpointed >= checkpoint.every) {
+            if (options.flush === true) await handle.datasync()
+            await checkpoint.at(bytesWritten)
+            checkpointed = bytesWritten
+          }
         }
       } catch (err) {
         error = err
@@ -79,6 +86,18 @@ export class FileStore implements DataStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
       throw err
     }
+  }
+
+  async list (): Promise<Array<{ id: string; modifiedAt: Date }>> {
+    const entries = await readdir(this.directory, { withFileTypes: true })
+    const files: Array<{ id: string; modifiedAt: Date }> = []
+    for (const entry of entries) {
+      if (!entry.isFile()) continue
+      try {
+        files.push({ id: entry.name, modifiedAt: (await stat(this.path(entry.name))).mtime })
+      } catch { /* removed meanwhile */ }
+    }
+    return files
   }
 
   async remove (id: string): Promise<void> {
