@@ -287,9 +287,18 @@ export interface UploadRepository {
 export interface Lock {
   release(): Promise<void>
 }
-/** One writer per upload: `tryAcquire` answers at once, null when held elsewhere. */
+export interface LockRequest {
+  /**
+   * Kept with the lock once acquired: called when another request wants the
+   * upload. Answer true to give the lock up (and then release it soon).
+   */
+  onReleaseRequested?: () => boolean
+  /** When held, ask the holder to give it up and wait up to this many ms for it. Default: answer at once. */
+  wait?: number
+}
+/** One writer per upload: null when the lock is held (and not given up). */
 export interface Locker {
-  tryAcquire(id: string): Promise<Lock | null>
+  tryAcquire(id: string, request?: LockRequest): Promise<Lock | null>
 }
 
 /* ------------------------------------------------------------------ */

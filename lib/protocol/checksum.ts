@@ -20,11 +20,15 @@ export interface MeteredBody {
   checksumMatches(): boolean
 }
 
+/** When the body last delivered bytes, for telling a slow writer from a dead one. */
+export interface BodyActivity { last: number }
+
 export function meterBody (
   body: NodeJS.ReadableStream & { iterator?: (options: { destroyOnReturn: boolean }) => AsyncIterable<Buffer> },
   limit: number,
   limitReason: string,
-  checksum: ChecksumHeader | undefined
+  checksum: ChecksumHeader | undefined,
+  activity?: BodyActivity
 ): MeteredBody {
   const hash: Hash | undefined = checksum === undefined ? undefined : createHash(checksum.algorithm)
   // Stopping early must not destroy the request: the reply still has to go out on its socket.
@@ -41,6 +45,7 @@ export function meterBody (
       }
       if (next.done === true) return
       const chunk = next.value
+      if (activity !== undefined) activity.last = Date.now()
       seen += chunk.length
       if (seen > limit) throw new TusError(413, limitReason)
       hash?.update(chunk)

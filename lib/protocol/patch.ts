@@ -1,11 +1,41 @@
 /** PATCH: append the body at Upload-Offset; creation-defer-length's late Upload-Length. */
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { LockRequest } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
 import { OFFSET_OCTET_STREAM, hasBody, mediaType, parseChecksum, parseSize } from './headers.js'
 import { completeUpload } from './lifecycle.js'
 import { expiresHeader, loadUpload } from './load.js'
 import { writeBody } from './write.js'
+import type { BodyActivity } from './checksum.js'
+
+/** A writer that has received nothing for this long is presumed dead when another request wants its upload. */
+export const SILENT_WRITER_MS = 2000
+/** How long a request waits for a silent writer to let go. */
+const TAKEOVER_WAIT_MS = 1000
+
+/**
+ * A client whose connection died without a FIN or RST (a dropped network, a
+ * sleeping laptop) leaves a PATCH that holds the upload until the idle timeout.
+ * When the same client resumes, its new request asks the holder to give way;
+ * the holder agrees only if its body has been silent for SILENT_WRITER_MS, and
+ * then ends its request, keeping the bytes it received (so the resume gets 409
+ * with the new offset, or proceeds). A writer that is still receiving is not
+ * disturbed: the newcomer gets 423 at once.
+ */
+export function takeOverSilentWriter (request: FastifyRequest, activity?: BodyActivity): LockRequest {
+  return {
+    wait: TAKEOVER_WAIT_MS,
+    // Without a body to watch (DELETE), the holder never gives way: it is brief.
+    onReleaseRequested: activity === undefined
+      ? undefined
+      : () => {
+          if (Date.now() - activity.last < SILENT_WRITER_MS) return false
+          request.raw.destroy()
+          return true
+        }
+  }
+}
 
 export async function handlePatch (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
   const { headers } = request
@@ -15,8 +45,10 @@ export async function handlePatch (ctx: TusContext, request: FastifyRequest, rep
   const newLength = parseSize(headers, 'upload-length')
   const checksum = parseChecksum(headers, ctx.options.checksumAlgorithms)
 
-  // One writer per upload: a second one is told at once, it does not queue.
-  const lock = await ctx.locker.tryAcquire(id)
+  // One writer per upload: a second one is told at once, it does not queue;
+  // but a writer whose client has gone silent gives way (see takeOverSilentWriter).
+  const activity: BodyActivity = { last: Date.now() }
+  const lock = await ctx.locker.tryAcquire(id, takeOverSilentWriter(request, activity))
   if (lock === null) throw new TusError(423, 'upload is being written by another request')
   let outcome
   try {
@@ -42,7 +74,7 @@ export async function handlePatch (ctx: TusContext, request: FastifyRequest, rep
       reply.code(204).header('Upload-Offset', String(upload.offset)).send()
       return
     }
-    outcome = await writeBody(ctx, request, upload, checksum, declaresLength)
+    outcome = await writeBody(ctx, request, upload, checksum, declaresLength, activity)
   } finally {
     await lock.release()
   }

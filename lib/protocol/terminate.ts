@@ -4,9 +4,11 @@ import type { TusContext } from './context.js'
 import { TusError, notFound } from './errors.js'
 import { terminateUpload } from './lifecycle.js'
 import { loadUpload } from './load.js'
+import { takeOverSilentWriter } from './patch.js'
 
 export async function handleTerminate (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
-  const lock = await ctx.locker.tryAcquire(id)
+  // DELETE may take over from a writer whose client went silent, like a PATCH.
+  const lock = await ctx.locker.tryAcquire(id, takeOverSilentWriter(request))
   if (lock === null) throw new TusError(423, 'upload is being written by another request')
   try {
     const upload = await loadUpload(ctx, id, { allowExpired: true })

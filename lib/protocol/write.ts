@@ -15,7 +15,7 @@ import type { FastifyRequest } from 'fastify'
 import type { UploadRecord } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
-import { BodyReadError, meterBody } from './checksum.js'
+import { BodyReadError, meterBody, type BodyActivity } from './checksum.js'
 import type { ChecksumHeader } from './headers.js'
 
 export interface WriteOutcome {
@@ -48,14 +48,15 @@ export async function writeBody (
   upload: UploadRecord,
   checksum: ChecksumHeader | undefined,
   /** True when `upload.length` was declared by this request and is not stored yet. */
-  declaresLength = false
+  declaresLength = false,
+  activity?: BodyActivity
 ): Promise<WriteOutcome> {
   const { limit, reason } = allowance(ctx, upload)
   const declared = request.headers['content-length']
   if (declared !== undefined && Number(declared) > limit) throw new TusError(413, reason)
 
   const start = upload.offset
-  const body = meterBody(request.raw, limit, reason, checksum)
+  const body = meterBody(request.raw, limit, reason, checksum, activity)
   // The offset the row holds; checkpoints move it forward while the body streams.
   let committed = start
   let expiresAt = upload.expiresAt
