@@ -1,16 +1,23 @@
 #!/usr/bin/env node
 /** The `fastify-tus` command. */
 import { SERVE_HELP, UsageError, serve } from './serve.js'
+import { upload } from './upload.js'
 
 const HELP = `Usage: fastify-tus <command> [options]
 
 Commands:
   serve     run a TUS upload server (fastify-tus serve --help)
+  upload    upload a file to a TUS server, resumably (fastify-tus upload --help)
 `
 
 async function main (argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   if (command === 'serve') return serve(rest)
+  if (command === 'upload') {
+    // upload reports its own failures (one line) and chooses its exit status.
+    process.exitCode = await upload(rest)
+    return
+  }
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP)
     return

@@ -1,0 +1,179 @@
+/**
+ * Options of the tus client and of one upload, with their defaults and
+ * validation. Checked when the client is made, so a typo fails at once with a
+ * message naming the option, not halfway through an upload.
+ */
+import type { URLStorage } from './storage/url-storage.js'
+
+export type ClientChecksumAlgorithm = 'sha1' | 'sha256' | 'sha512' | 'md5'
+export const CHECKSUM_ALGORITHMS: readonly ClientChecksumAlgorithm[] = ['sha1', 'sha256', 'sha512', 'md5']
+
+/** What `beforeRequest` sees and may change: headers can be added, replaced or removed. */
+export interface TusRequestInfo {
+  method: string
+  url: string
+  headers: Record<string, string>
+}
+
+/** What `afterResponse` sees. */
+export interface TusResponseInfo {
+  statusCode: number
+  headers: Record<string, string | string[] | undefined>
+}
+
+export interface TusTlsOptions {
+  /** Verify the server's certificate (default true). `false` is for tests and self-signed servers only. */
+  rejectUnauthorized?: boolean
+  /** PEM certificate(s) of the authorities to trust instead of Node's bundled list. */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** PEM client certificate, for servers that require one (mutual TLS). */
+  cert?: string | Buffer
+  /** PEM private key of the client certificate. */
+  key?: string | Buffer
+}
+
+export interface TusClientOptions {
+  /** The upload creation URL, e.g. 'https://example.com/files'. */
+  endpoint: string
+  /** Largest body of one request, in bytes, and the size of the one buffer an upload reads into. Default 1 MiB. */
+  chunkSize?: number
+  /** Send Upload-Checksum with every chunk; the server must list the algorithm in Tus-Checksum-Algorithm. */
+  checksum?: ClientChecksumAlgorithm
+  /** Headers added to every request (e.g. Authorization). */
+  headers?: Record<string, string>
+  /** A request fails with TusTimeoutError when no byte moves either way for this many ms. Default 30 000; 0 disables. */
+  timeout?: number
+  /** How many times one step (one request and its recovery) is retried before the upload fails. Default 5. */
+  maxRetries?: number
+  /** First retry delay in ms; each later one is multiplied by `retryBackoff`, with jitter, capped at 60 s. Default 500. */
+  retryDelay?: number
+  /** Growth factor of the retry delay. Default 2. */
+  retryBackoff?: number
+  /**
+   * Decides whether a failure is retried (while retries remain), replacing the
+   * default rule (`isRetryableError`). `attempt` counts from 1. Aborts are never retried.
+   */
+  onShouldRetry?: (error: Error, attempt: number) => boolean
+  /** Called before every request; may change `headers` (e.g. a fresh token). */
+  beforeRequest?: (request: TusRequestInfo) => void | Promise<void>
+  /** Called after every reply, whatever its status. */
+  afterResponse?: (request: TusRequestInfo, response: TusResponseInfo) => void | Promise<void>
+  /** TLS settings for https endpoints. */
+  tls?: TusTlsOptions
+  /** Default URL storage of `upload()` (see UploadOptions.urlStorage). */
+  urlStorage?: URLStorage
+}
+
+export interface TusProgress {
+  /** Bytes the server has acknowledged. */
+  bytesUploaded: number
+  /** Total size, or null while the source's length is unknown (a stream). */
+  bytesTotal: number | null
+  /** 0–100, or null while the total is unknown. */
+  percent: number | null
+  /** Bytes per second over the last few seconds of this session. */
+  speed: number
+  /** Seconds left at the current speed, or null when it cannot be told. */
+  eta: number | null
+  /** Chunks acknowledged in this session. */
+  chunks: number
+  /** Failed attempts that were retried in this session. */
+  retries: number
+}
+
+export interface UploadOptions {
+  /** Upload-Metadata: keys without spaces or commas, string values. */
+  metadata?: Record<string, string>
+  onProgress?: (progress: TusProgress) => void
+  /** Cancels the upload; it then rejects with TusAbortError and can be resumed later. */
+  signal?: AbortSignal
+  /** Split a source of known length into this many partial uploads sent at once (concatenation extension). Default 1. */
+  parallel?: number
+  /** Remembers upload URLs by fingerprint of the source, so a later run resumes instead of starting again. */
+  urlStorage?: URLStorage
+  /** Keep the stored URL after success (a re-upload of the same source then finds it complete and sends nothing). */
+  keepUrl?: boolean
+}
+
+export interface ResolvedClientOptions {
+  endpoint: string
+  chunkSize: number
+  checksum: ClientChecksumAlgorithm | undefined
+  headers: Record<string, string>
+  timeout: number
+  maxRetries: number
+  retryDelay: number
+  retryBackoff: number
+  onShouldRetry: TusClientOptions['onShouldRetry']
+  beforeRequest: TusClientOptions['beforeRequest']
+  afterResponse: TusClientOptions['afterResponse']
+  tls: TusTlsOptions | undefined
+  urlStorage: URLStorage | undefined
+}
+
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024
+/** Above this a single Buffer allocation is unreasonable for one request body. */
+const MAX_CHUNK_SIZE = 1024 * 1024 * 1024
+
+const fail = (message: string): never => { throw new TypeError(`fastify-tus client: ${message}`) }
+
+function integer (value: unknown, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    fail(`option ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`)
+  }
+  return value as number
+}
+
+const KNOWN = new Set(['endpoint', 'chunkSize', 'checksum', 'headers', 'timeout', 'maxRetries', 'retryDelay', 'retryBackoff',
+  'onShouldRetry', 'beforeRequest', 'afterResponse', 'tls', 'urlStorage'])
+
+export function resolveClientOptions (input: TusClientOptions): ResolvedClientOptions {
+  if (input === null || typeof input !== 'object') fail('options must be an object with at least { endpoint }')
+  for (const key of Object.keys(input)) if (!KNOWN.has(key)) fail(`unknown option "${key}"`)
+  let endpoint: URL | undefined
+  try {
+    endpoint = new URL(input.endpoint)
+  } catch {
+    fail(`option endpoint must be an absolute http(s) URL, got ${JSON.stringify(input.endpoint)}`)
+  }
+  if (endpoint!.protocol !== 'http:' && endpoint!.protocol !== 'https:') fail('option endpoint must be an http: or https: URL')
+  if (input.checksum !== undefined && !CHECKSUM_ALGORITHMS.includes(input.checksum)) {
+    fail(`option checksum must be one of ${CHECKSUM_ALGORITHMS.join(', ')}, got ${JSON.stringify(input.checksum)}`)
+  }
+  for (const name of ['onShouldRetry', 'beforeRequest', 'afterResponse'] as const) {
+    if (input[name] !== undefined && typeof input[name] !== 'function') fail(`option ${name} must be a function`)
+  }
+  const headers = input.headers ?? {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value !== 'string' || /[\r\n]/.test(value)) fail(`header ${name} must be a one-line string`)
+  }
+  const retryBackoff = input.retryBackoff ?? 2
+  if (typeof retryBackoff !== 'number' || !(retryBackoff >= 1 && retryBackoff <= 10)) fail('option retryBackoff must be a number from 1 to 10')
+  return {
+    endpoint: endpoint!.href,
+    chunkSize: integer(input.chunkSize, 'chunkSize', DEFAULT_CHUNK_SIZE, 1, MAX_CHUNK_SIZE),
+    checksum: input.checksum,
+    headers: { ...headers },
+    timeout: integer(input.timeout, 'timeout', 30_000, 0),
+    maxRetries: integer(input.maxRetries, 'maxRetries', 5, 0, 1000),
+    retryDelay: integer(input.retryDelay, 'retryDelay', 500, 0, 60_000),
+    retryBackoff,
+    onShouldRetry: input.onShouldRetry,
+    beforeRequest: input.beforeRequest,
+    afterResponse: input.afterResponse,
+    tls: input.tls,
+    urlStorage: input.urlStorage
+  }
+}
+
+/** Upload-Metadata keys: the spec forbids spaces and commas, and a key cannot be empty. */
+export function validateMetadata (metadata: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(metadata ?? {})) {
+    if (!/^[^\s,]+$/.test(key)) fail(`metadata key ${JSON.stringify(key)} must be non-empty without spaces or commas`)
+    if (typeof value !== 'string') fail(`metadata value of ${key} must be a string`)
+    out[key] = value
+  }
+  return out
+}
