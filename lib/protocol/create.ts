@@ -20,7 +20,19 @@ const newId = (): string => randomBytes(16).toString('hex')
 
 function uploadUrl (ctx: TusContext, request: FastifyRequest, id: string): string {
   // request.protocol and request.host honour X-Forwarded-* only when Fastify's trustProxy is on.
-  return `${request.protocol}://${request.host}${ctx.options.prefix}/${id}`
+  // An HTTP/1.0 request may carry no Host: then the address it reached is used.
+  let host = request.host
+  if (host === '' || host === undefined) {
+    const { localAddress = '127.0.0.1', localPort } = request.raw.socket
+    host = `${localAddress.includes(':') ? `[${localAddress}]` : localAddress}:${localPort}`
+  }
+  return `${request.protocol}://${host}${ctx.options.prefix}/${id}`
+}
+
+/** Undo a creation whose URL never reached the client: nothing may stay behind. */
+async function discard (ctx: TusContext, id: string): Promise<void> {
+  await ctx.uploads.delete(id)
+  await ctx.store.remove(id)
 }
 
 export async function handleCreate (ctx: TusContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -77,14 +89,24 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
 
   const location = uploadUrl(ctx, request, id)
   if (upload.concat === 'final') {
-    const assembled = await assembleFinal(ctx, upload, request)
-    upload = assembled ?? upload
+    try {
+      upload = await assembleFinal(ctx, upload, request) ?? upload
+    } catch (err) {
+      if (upload.completedAt === null) await discard(ctx, id)
+      throw err
+    }
   } else if (withBody) {
     upload = await writeCreationBody(ctx, request, upload, checksum)
   } else if (length === 0) {
     await ctx.uploads.advanceOffset(id, 0, 0, { expiresAt: null, complete: true, partial: upload.concat === 'partial' })
     upload = (await ctx.uploads.get(id)) ?? upload
     await completeUpload(ctx, upload, request)
+  }
+
+  // The client went away before its answer: no one will ever know this URL.
+  if (request.raw.destroyed && upload.completedAt === null) {
+    await discard(ctx, id)
+    return
   }
 
   reply.code(201).headers({
@@ -105,8 +127,7 @@ async function writeCreationBody (ctx: TusContext, request: FastifyRequest, uplo
   try {
     outcome = await writeBody(ctx, request, upload, checksum)
   } catch (err) {
-    await ctx.uploads.delete(upload.id)
-    await ctx.store.remove(upload.id)
+    await discard(ctx, upload.id)
     throw err
   } finally {
     await lock.release()
