@@ -103,8 +103,10 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
     await completeUpload(ctx, upload, request)
   }
 
-  // The client went away before its answer: no one will ever know this URL.
-  if (request.raw.destroyed && upload.completedAt === null) {
+  // The client went away before its answer (its socket is gone; note that the
+  // request stream itself counts as destroyed once its body was read): no one
+  // will ever know this URL.
+  if (reply.raw.destroyed && upload.completedAt === null) {
     await discard(ctx, id)
     return
   }
