@@ -16,6 +16,8 @@ import { openDatabase } from './store/meta/dialects.js'
 import { migrate } from './store/meta/migrations.js'
 import { KyselyUploadRepository } from './store/meta/uploads.js'
 import { MemoryLocker } from './locks/memory-locker.js'
+import { DatabaseLocker } from './locks/database-locker.js'
+import { LayeredLocker } from './locks/layered-locker.js'
 import { HookRegistry } from './hooks/registry.js'
 import { CompletionDelivery } from './hooks/completion.js'
 import { tusRoutes } from './protocol/routes.js'
@@ -35,7 +37,11 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
 
   const store = new FileStore(options.uploadDir)
   await store.init()
-  const { db, owned } = openDatabase(options.db)
+  const { db, owned, kind } = await openDatabase(options.db, {
+    poolSize: options.poolSize,
+    schema: options.schema,
+    onPoolError: (err) => app.log.warn({ err }, 'fastify-tus: a pooled database connection failed')
+  })
   try {
     await migrate(db)
   } catch (err) {
@@ -43,13 +49,23 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     throw err
   }
 
+  // Several instances on one database need the lock there; one process on
+  // SQLite keeps it in memory.
+  const lockMode = options.locker === 'auto' ? (kind === 'postgres' ? 'database' : 'memory') : options.locker
+  if (lockMode === 'database' && kind === 'other') {
+    if (owned) await db.destroy()
+    throw new TypeError("fastify-tus: option locker 'database' needs PostgreSQL or SQLite")
+  }
+  const sharedLocker = lockMode === 'database' ? new DatabaseLocker(db, { lease: options.lockLease, log: app.log }) : undefined
+  const locker = sharedLocker === undefined ? new MemoryLocker() : new LayeredLocker(new MemoryLocker(), sharedLocker)
+
   const uploads = new KyselyUploadRepository(db)
   const completion = new CompletionDelivery(uploads, hooks, {
     attempts: options.completeHookAttempts,
     lease: options.completeHookLease,
     retryInterval: options.completeHookRetryInterval
   }, app.log)
-  const ctx: TusContext = { options, store, uploads, locker: new MemoryLocker(), hooks, completion, log: app.log }
+  const ctx: TusContext = { options, store, uploads, locker, hooks, completion, log: app.log }
 
   if (options.recoverOnStart) {
     const report = await reconcile(ctx)
@@ -63,10 +79,12 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
   app.addHook('onReady', async () => {
     stopCleanup = scheduleCleanup(ctx, options.cleanupInterval)
     completion.start()
+    sharedLocker?.start()
   })
   app.addHook('onClose', async () => {
     stopCleanup()
     await completion.close()
+    await sharedLocker?.close()
     if (owned) await db.destroy()
   })
 
@@ -80,5 +98,7 @@ export { TusError } from './protocol/errors.js'
 export { FileStore } from './store/data/file-store.js'
 export { KyselyUploadRepository } from './store/meta/uploads.js'
 export { MemoryLocker } from './locks/memory-locker.js'
+export { DatabaseLocker } from './locks/database-locker.js'
+export { LayeredLocker } from './locks/layered-locker.js'
 export { migrate } from './store/meta/migrations.js'
 export type * from '../types/index.js'

@@ -4,11 +4,17 @@
  */
 import type { ChecksumAlgorithm, TusCorsOptions, TusPluginOptions } from '../types/index.js'
 import { ALL_CHECKSUM_ALGORITHMS } from './protocol/headers.js'
+import { isPostgresUrl, isSchemaName } from './store/meta/dialects.js'
 
 export interface ResolvedOptions {
   prefix: string
   uploadDir: string
   db: NonNullable<TusPluginOptions['db']>
+  poolSize: number
+  schema: string | undefined
+  /** 'auto' until the database is open: then 'database' on PostgreSQL, 'memory' otherwise. */
+  locker: 'auto' | 'memory' | 'database'
+  lockLease: number
   maxSize: number
   maxChunkSize: number
   maxMetadataSize: number
@@ -36,7 +42,7 @@ function nonNegativeInteger (options: Record<string, unknown>, name: string, fal
 
 export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const options = input as Record<string, unknown>
-  const known = new Set(['prefix', 'uploadDir', 'db', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
+  const known = new Set(['prefix', 'uploadDir', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
     'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
     'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
     // Fastify's own register options travel in the same object.
@@ -49,8 +55,20 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   if (typeof uploadDir !== 'string' || uploadDir === '') fail('option uploadDir must be a non-empty string')
   const db = input.db ?? './uploads.db'
   if (typeof db !== 'string' && (db === null || typeof db !== 'object' || typeof (db as { selectFrom?: unknown }).selectFrom !== 'function')) {
-    fail('option db must be a SQLite file path or a Kysely instance')
+    fail('option db must be a SQLite file path, a PostgreSQL connection string or a Kysely instance')
   }
+  const poolSize = nonNegativeInteger(options, 'poolSize', 10)
+  if (poolSize < 1) fail('option poolSize must be at least 1')
+  if (input.poolSize !== undefined && !(typeof db === 'string' && isPostgresUrl(db))) fail('option poolSize applies to a PostgreSQL connection string only')
+  const schema = input.schema
+  if (schema !== undefined) {
+    if (typeof schema !== 'string' || !isSchemaName(schema)) fail(`option schema must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters), got ${JSON.stringify(schema)}`)
+    if (!(typeof db === 'string' && isPostgresUrl(db))) fail('option schema applies to a PostgreSQL connection string only')
+  }
+  const locker = input.locker ?? 'auto'
+  if (locker !== 'auto' && locker !== 'memory' && locker !== 'database') fail(`option locker must be 'memory' or 'database', got ${JSON.stringify(locker)}`)
+  const lockLease = nonNegativeInteger(options, 'lockLease', 10_000)
+  if (lockLease < 300) fail('option lockLease must be at least 300 ms')
 
   const expiration = nonNegativeInteger(options, 'expiration', 0)
   const checksumAlgorithms = input.checksumAlgorithms ?? [...ALL_CHECKSUM_ALGORITHMS]
@@ -80,6 +98,10 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     prefix: prefix.replace(/\/$/, ''),
     uploadDir,
     db,
+    poolSize,
+    schema,
+    locker,
+    lockLease,
     maxSize: nonNegativeInteger(options, 'maxSize', 0),
     maxChunkSize: nonNegativeInteger(options, 'maxChunkSize', 0),
     maxMetadataSize: nonNegativeInteger(options, 'maxMetadataSize', 4096),

@@ -11,7 +11,9 @@
  * - a file with no row: a creation that died between its two steps; removed
  *   once it is older than `orphanGrace`, since a creation may be under way.
  *
- * Uploads being written right now (lock held) are left alone.
+ * Uploads being written right now (lock held) are left alone; the others are
+ * looked at again under their lock, since with several instances on one
+ * database another one may be serving them.
  */
 import type { TusContext } from './protocol/context.js'
 import { isValidId } from './protocol/headers.js'
@@ -31,9 +33,9 @@ export async function reconcile (ctx: TusContext, orphanGrace = 60_000): Promise
   const known = new Set<string>()
   for (let page = 0; ; page++) {
     const uploads = await ctx.uploads.list({ status: 'all', limit: PAGE, offset: page * PAGE })
-    for (const upload of uploads) {
+    for (let upload of uploads) {
       known.add(upload.id)
-      const size = await ctx.store.size(upload.id)
+      let size = await ctx.store.size(upload.id)
       if (upload.completedAt !== null) {
         if (size !== upload.offset && upload.concat !== 'partial') {
           report.completeMismatches++
@@ -45,6 +47,13 @@ export async function reconcile (ctx: TusContext, orphanGrace = 60_000): Promise
       const lock = await ctx.locker.tryAcquire(upload.id)
       if (lock === null) continue
       try {
+        // Look again under the lock: another instance may have written (or
+        // removed) it between the scan and now.
+        const current = await ctx.uploads.get(upload.id)
+        if (current === undefined || current.completedAt !== null) continue
+        upload = current
+        size = await ctx.store.size(upload.id)
+        if (size === upload.offset) continue
         if (size === null) {
           await ctx.store.create(upload.id)
           if (upload.offset > 0) await ctx.uploads.advanceOffset(upload.id, upload.offset, 0, { expiresAt: upload.expiresAt, complete: false })

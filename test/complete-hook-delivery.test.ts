@@ -5,7 +5,7 @@ import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TusError, type CompleteHookPayload } from '../lib/index.js'
-import { startServer, tempDir } from './helpers/server.js'
+import { startServer, tempDir, testDatabase } from './helpers/server.js'
 import { spawnServer } from './helpers/spawn.js'
 import { TUS, create, patch, send } from './helpers/http.js'
 import { idOf, waitFor } from './helpers/tus.js'
@@ -95,8 +95,9 @@ t.test('a slow onComplete blocks neither other uploads nor, in background mode, 
 
 t.test('a hook run lost with its process is run again after a restart', async (t) => {
   const dir = tempDir(t)
+  const database = testDatabase(t, dir, 'db.sqlite')
   const env = {
-    UPLOAD_DIR: join(dir, 'uploads'), DB_PATH: join(dir, 'db.sqlite'), RUNS_FILE: join(dir, 'runs.jsonl'), LEASE: '300'
+    UPLOAD_DIR: join(dir, 'uploads'), DB_PATH: database.db, DB_SCHEMA: database.schema ?? '', RUNS_FILE: join(dir, 'runs.jsonl'), LEASE: '300'
   }
   const first = await spawnServer(t, ['test/fixtures/hook-server.js'], { ...env, HOOK_DIE: '1' })
   const created = await send('POST', `${first.origin}/files/`, { headers: { ...TUS, 'Upload-Length': '4' } })

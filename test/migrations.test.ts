@@ -1,6 +1,7 @@
 /** Migrations: run on start, safe to repeat and to race; a caller's Kysely instance is used as is. */
 import t from 'tap'
 import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
 import Database from 'better-sqlite3'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Kysely, SqliteDialect } from 'kysely'
@@ -108,4 +109,21 @@ t.test('two apps sharing one Kysely instance', async (t) => {
   t.equal(res.status, 201)
   const h = await send('HEAD', `${b.origin}/files/${idOf(res.headers.location as string)}`, { headers: TUS })
   t.equal(h.status, 200, 'b sees a\'s upload')
+})
+
+t.test('on SQLite the PostgreSQL driver is never loaded', async (t) => {
+  const dir = tempDir(t)
+  const script = `
+    import { createRequire } from 'node:module'
+    import Fastify from 'fastify'
+    import tus from ${JSON.stringify(join(process.cwd(), 'dist/lib/index.js'))}
+    const app = Fastify()
+    await app.register(tus, { uploadDir: ${JSON.stringify(join(dir, 'uploads'))}, db: ${JSON.stringify(join(dir, 'uploads.db'))} })
+    await app.ready()
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((p) => /[\\\\/]node_modules[\\\\/]pg[\\\\/]/.test(p))
+    await app.close()
+    process.stdout.write(JSON.stringify(loaded))`
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() })
+  t.equal(run.status, 0, run.stderr)
+  t.same(JSON.parse(run.stdout || 'null'), [], 'no module of pg in the require cache')
 })

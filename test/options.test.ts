@@ -34,7 +34,14 @@ const bad: Array<[string, Record<string, unknown>, RegExp]> = [
   ['prefix: "files"', { prefix: 'files' }, /prefix/],
   ['prefix: "/a b"', { prefix: '/a b' }, /prefix/],
   ['uploadDir: ""', { uploadDir: '' }, /uploadDir/],
-  ['db: 42', { db: 42 }, /\bdb\b/]
+  ['db: 42', { db: 42 }, /\bdb\b/],
+  ['poolSize on SQLite', { poolSize: 5 }, /poolSize/],
+  ['poolSize: 0', { db: 'postgres://127.0.0.1:1/x', poolSize: 0 }, /poolSize/],
+  ['schema on SQLite', { schema: 'tus' }, /schema/],
+  ['schema: "a;b"', { db: 'postgres://127.0.0.1:1/x', schema: 'a;b' }, /schema/],
+  ['locker: "redis"', { locker: 'redis' }, /locker/],
+  ['lockLease: 10', { lockLease: 10 }, /lockLease/],
+  ['lockLease: "10s"', { lockLease: '10s' }, /lockLease/]
 ]
 
 for (const [label, options, pattern] of bad) {

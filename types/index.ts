@@ -129,10 +129,32 @@ export interface TusPluginOptions {
   /** Directory holding the uploaded bytes. Default './uploads'. */
   uploadDir?: string
   /**
-   * Metadata database: a SQLite file path (default './uploads.db') or a ready
-   * Kysely instance (the plugin then neither creates nor destroys it).
+   * Metadata database: a SQLite file path (default './uploads.db'), a
+   * PostgreSQL connection string (`postgres://...` or `postgresql://...`; the
+   * `pg` driver is loaded only then), or a ready Kysely instance (the plugin
+   * then neither creates nor destroys it).
    */
   db?: string | Kysely<any>
+  /** Connections in the pool the plugin opens for a PostgreSQL connection string. Default 10. */
+  poolSize?: number
+  /**
+   * PostgreSQL schema the plugin's tables live in, created when missing (only
+   * with a connection string). Default: the connection's search_path (public).
+   */
+  schema?: string
+  /**
+   * How one writer per upload is ensured: 'memory' (within this process) or
+   * 'database' (a lease row in the table, for several instances on one
+   * database; an in-process lock is still taken first). Default 'database' on
+   * PostgreSQL, 'memory' otherwise.
+   */
+  locker?: 'memory' | 'database'
+  /**
+   * With the database locker: how long a lock lasts without renewal, in ms. A
+   * holder renews it every quarter of this; a lock held by an instance that died
+   * is given up after at most this long. Default 10000.
+   */
+  lockLease?: number
   /** Largest upload accepted, in bytes (Tus-Max-Size). Default: no limit. */
   maxSize?: number
   /** Largest body of a single PATCH or creation-with-upload POST, in bytes. Default: no limit. */
@@ -295,6 +317,12 @@ export interface LockRequest {
   onReleaseRequested?: () => boolean
   /** When held, ask the holder to give it up and wait up to this many ms for it. Default: answer at once. */
   wait?: number
+  /**
+   * Kept with the lock once acquired: called when the lock can no longer be
+   * vouched for (a lease that could not be renewed in time, or was taken by
+   * another instance after it lapsed). The holder should stop writing at once.
+   */
+  onLost?: () => void
 }
 /** One writer per upload: null when the lock is held (and not given up). */
 export interface Locker {

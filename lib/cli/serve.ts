@@ -1,12 +1,15 @@
-/** `fastify-tus serve`: a tus server with no code, on SQLite and a local directory. */
+/** `fastify-tus serve`: a tus server with no code, on SQLite (or PostgreSQL) and a directory. */
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ChecksumAlgorithm, TusPluginOptions } from '../../types/index.js'
 import tus from '../index.js'
+import { isPostgresUrl } from '../store/meta/dialects.js'
 
 export const SERVE_HELP = `Usage: fastify-tus serve [options]
 
-Runs a TUS 1.0.0 upload server (metadata in SQLite, bytes in a directory).
+Runs a TUS 1.0.0 upload server (metadata in SQLite or PostgreSQL, bytes in a directory).
+Several instances can serve the same uploads: give them one --db postgres://...
+and one --upload-dir (a directory they all reach).
 
 Options:
   --host <host>                   address to listen on (default 127.0.0.1)
@@ -14,6 +17,11 @@ Options:
   --base-path <path>              URL path of the upload endpoint (default /files)
   --upload-dir <dir>              where uploaded bytes are stored (default ./uploads)
   --db-path <file>                SQLite metadata database (default ./uploads.db)
+  --db <url|file>                 metadata database: a PostgreSQL connection string
+                                  (postgres://user@host:5432/db) or a SQLite file
+  --db-schema <name>              PostgreSQL schema for the tables (created if missing; default public)
+  --db-pool-size <n>              PostgreSQL connections per instance (default 10)
+  --lock-lease <seconds>          with PostgreSQL: a dead instance's upload locks are given up after this long (default 10)
   --max-size <bytes>              largest upload accepted (default: no limit)
   --max-chunk-size <bytes>        largest body of one request (default: no limit)
   --upload-expiry <seconds>       unfinished uploads expire after this long without writes (default: never)
@@ -53,6 +61,10 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
       'base-path': { type: 'string' },
       'upload-dir': { type: 'string' },
       'db-path': { type: 'string' },
+      db: { type: 'string' },
+      'db-schema': { type: 'string' },
+      'db-pool-size': { type: 'string' },
+      'lock-lease': { type: 'string' },
       'max-size': { type: 'string' },
       'max-chunk-size': { type: 'string' },
       'upload-expiry': { type: 'string' },
@@ -69,6 +81,19 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
   if (port > 65535) throw new UsageError('--port must be at most 65535')
   const logLevel = values['log-level'] ?? 'info'
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new UsageError(`--log-level "${logLevel}" is not a level`)
+  if (values.db !== undefined && values['db-path'] !== undefined) throw new UsageError('give either --db or --db-path, not both')
+  const db = values.db ?? values['db-path'] ?? './uploads.db'
+  if (db === '') throw new UsageError('--db must not be empty')
+  const postgres = isPostgresUrl(db)
+  for (const flag of ['db-schema', 'db-pool-size', 'lock-lease'] as const) {
+    if (values[flag] !== undefined && !postgres) throw new UsageError(`--${flag} needs --db postgres://...`)
+  }
+  const schema = values['db-schema']
+  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) throw new UsageError(`--db-schema "${schema}" is not a plain identifier`)
+  const poolSize = values['db-pool-size'] === undefined ? undefined : integer(values['db-pool-size'], '--db-pool-size', 10)
+  if (poolSize === 0) throw new UsageError('--db-pool-size must be at least 1')
+  const lockLease = values['lock-lease'] === undefined ? undefined : integer(values['lock-lease'], '--lock-lease', 10) * 1000
+  if (lockLease === 0) throw new UsageError('--lock-lease must be at least 1')
   const algorithms = values['checksum-algorithms']
   const origins = values['cors-origin']
   return {
@@ -80,7 +105,10 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
     plugin: {
       prefix: values['base-path'] ?? '/files',
       uploadDir: values['upload-dir'] ?? './uploads',
-      db: values['db-path'] ?? './uploads.db',
+      db,
+      ...(schema === undefined ? {} : { schema }),
+      ...(poolSize === undefined ? {} : { poolSize }),
+      ...(lockLease === undefined ? {} : { lockLease }),
       maxSize: integer(values['max-size'], '--max-size', 0),
       maxChunkSize: integer(values['max-chunk-size'], '--max-chunk-size', 0),
       expiration: integer(values['upload-expiry'], '--upload-expiry', 0) * 1000,

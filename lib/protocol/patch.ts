@@ -21,11 +21,15 @@ const TAKEOVER_WAIT_MS = 1000
  * the holder agrees only if its body has been silent for SILENT_WRITER_MS, and
  * then ends its request, keeping the bytes it received (so the resume gets 409
  * with the new offset, or proceeds). A writer that is still receiving is not
- * disturbed: the newcomer gets 423 at once.
+ * disturbed: the newcomer gets 423 at once. With the database locker, a
+ * holder on another instance is asked at its next lease renewal, so the
+ * newcomer gets 423 and its retry finds the upload free.
  */
 export function takeOverSilentWriter (request: FastifyRequest, activity?: BodyActivity): LockRequest {
   return {
     wait: TAKEOVER_WAIT_MS,
+    // A shared lock that could not be renewed: stop writing (the bytes stored so far are kept).
+    onLost: () => { request.raw.destroy() },
     // Without a body to watch (DELETE), the holder never gives way: it is brief.
     onReleaseRequested: activity === undefined
       ? undefined
@@ -51,6 +55,9 @@ export async function handlePatch (ctx: TusContext, request: FastifyRequest, rep
   const lock = await ctx.locker.tryAcquire(id, takeOverSilentWriter(request, activity))
   if (lock === null) throw new TusError(423, 'upload is being written by another request')
   let outcome
+  // Replies go out only once the lock is released (a shared lock takes a
+  // round trip), so a client's next request never finds its own lock held.
+  let finishedAt: number | undefined
   try {
     let upload = await loadUpload(ctx, id)
     if (upload.concat === 'final') throw new TusError(403, 'a final upload cannot be patched')
@@ -71,12 +78,16 @@ export async function handlePatch (ctx: TusContext, request: FastifyRequest, rep
     if (upload.completedAt !== null) {
       // Already finished: an empty PATCH at the end is harmless, any byte more is past the length.
       if (hasBody(headers)) throw new TusError(413, 'upload is already complete')
-      reply.code(204).header('Upload-Offset', String(upload.offset)).send()
-      return
+      finishedAt = upload.offset
+    } else {
+      outcome = await writeBody(ctx, request, upload, checksum, declaresLength, activity)
     }
-    outcome = await writeBody(ctx, request, upload, checksum, declaresLength, activity)
   } finally {
     await lock.release()
+  }
+  if (outcome === undefined) {
+    reply.code(204).header('Upload-Offset', String(finishedAt)).send()
+    return
   }
   if (outcome.completed) await completeUpload(ctx, outcome.upload, request)
   reply.code(204).headers({ 'Upload-Offset': String(outcome.upload.offset), ...expiresHeader(outcome.upload) }).send()

@@ -1,9 +1,14 @@
-/** Starts the plugin in a real Fastify server on 127.0.0.1 with its own temp dir and SQLite file. */
+/**
+ * Starts the plugin in a real Fastify server on 127.0.0.1 with its own temp dir
+ * and SQLite file, or, with TUS_TEST_BACKEND=postgres, its own PostgreSQL
+ * schema (dropped at teardown). A test that passes its own `db` gets that.
+ */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import tus, { type TusPluginOptions } from '../../lib/index.js'
+import { BACKEND, POSTGRES_URL, dropSchema, newSchemaName } from './postgres.js'
 
 export interface TestServer {
   app: FastifyInstance
@@ -13,7 +18,10 @@ export interface TestServer {
   endpoint: string
   dir: string
   uploadDir: string
+  /** The SQLite file (unused when the server runs on PostgreSQL). */
   dbPath: string
+  /** The PostgreSQL schema of this server, when it runs on PostgreSQL. */
+  schema?: string
 }
 
 interface Teardown { teardown(fn: () => unknown): void }
@@ -22,6 +30,18 @@ export function tempDir (t: Teardown, name = 'fastify-tus-'): string {
   const dir = mkdtempSync(join(tmpdir(), name))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
+}
+
+/**
+ * The `db` (and `schema`) options for a server a test starts itself, on the
+ * backend under test: a SQLite file in `dir`, or a fresh PostgreSQL schema
+ * dropped at teardown (register this before the server, so it goes after it).
+ */
+export function testDatabase (t: Teardown, dir: string, file = 'uploads.db'): { db: string; schema?: string } {
+  if (BACKEND === 'sqlite') return { db: join(dir, file) }
+  const schema = newSchemaName()
+  t.teardown(async () => dropSchema(schema))
+  return { db: POSTGRES_URL!, schema }
 }
 
 export async function startServer (
@@ -33,10 +53,14 @@ export async function startServer (
   const dir = tempDir(t)
   const uploadDir = join(dir, 'uploads')
   const dbPath = join(dir, 'uploads.db')
+  const schema = BACKEND === 'postgres' && options.db === undefined ? newSchemaName() : undefined
+  const database: TusPluginOptions = schema === undefined ? { db: dbPath } : { db: POSTGRES_URL, schema, poolSize: 5 }
+  // Teardowns run last-registered first: the app closes, then its schema goes.
+  if (schema !== undefined) t.teardown(async () => dropSchema(schema))
   const app = Fastify({ logger: false, ...fastifyOptions })
   if (setup !== undefined) await setup(app)
-  await app.register(tus, { uploadDir, db: dbPath, ...options })
+  await app.register(tus, { uploadDir, ...database, ...options })
   const origin = await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
-  return { app, origin, endpoint: `${origin}${options.prefix ?? '/files'}`, dir, uploadDir, dbPath }
+  return { app, origin, endpoint: `${origin}${options.prefix ?? '/files'}`, dir, uploadDir, dbPath, schema }
 }

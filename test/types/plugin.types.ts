@@ -43,3 +43,9 @@ const badCors: TusPluginOptions = { cors: true }
 void badSize; void badAlgorithm; void badCors
 // @ts-expect-error register checks the options too
 await app.register(tus, { uploadDir: 42 })
+
+// Several instances on PostgreSQL.
+const scaled: TusPluginOptions = { db: 'postgres://tus@db:5432/uploads', schema: 'tus', poolSize: 20, locker: 'database', lockLease: 5000 }
+// @ts-expect-error locker is 'memory' or 'database'
+const badLocker: TusPluginOptions = { locker: 'redis' }
+void scaled; void badLocker

@@ -1,9 +1,42 @@
 /**
- * Migrations as code, shipped in the package and run on start. Every step is
- * written to be harmless when repeated (IF NOT EXISTS), because two processes
- * starting at once may both get as far as running it.
+ * Migrations as code, shipped in the package and run on start, the same on
+ * SQLite and PostgreSQL. Every step is written to be harmless when repeated
+ * (IF NOT EXISTS), because two processes starting at once may both get as far
+ * as running it. On PostgreSQL, Kysely's migrator serialises them with an
+ * advisory lock and runs each migration in a transaction.
  */
 import { Migrator, sql, type Kysely, type Migration } from 'kysely'
+import { dialectOf } from './dialects.js'
+
+/**
+ * The schema unqualified names resolve to on PostgreSQL (the first of the
+ * search_path), so that introspection, which lists every schema, looks only at
+ * ours; null elsewhere.
+ */
+async function currentSchema (db: Kysely<any>): Promise<string | null> {
+  if (dialectOf(db) !== 'postgres') return null
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)
+  const schema = rows[0]?.schema ?? null
+  if (schema === null) throw new Error('fastify-tus: no schema on the search_path exists; create it or set the schema option')
+  return schema
+}
+
+/** The column names of a table of ours, or an empty set when it does not exist. */
+async function columnsOf (db: Kysely<any>, name: string): Promise<Set<string>> {
+  const schema = await currentSchema(db)
+  if (schema === null) {
+    const table = (await db.introspection.getTables()).find((t) => t.name === name)
+    return new Set(table?.columns.map((c) => c.name))
+  }
+  // The catalog, for our schema only: Kysely's introspection looks at every
+  // schema, and fails when one is dropped while it runs.
+  const { rows } = await sql<{ name: string }>`
+    select a.attname as name from pg_catalog.pg_attribute a
+    join pg_catalog.pg_class c on c.oid = a.attrelid
+    join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relname = ${name} and a.attnum > 0 and not a.attisdropped`.execute(db)
+  return new Set(rows.map((row) => row.name))
+}
 
 const migrations: Record<string, Migration> = {
   '2026-11-24-001-create-uploads': {
@@ -40,8 +73,7 @@ const migrations: Record<string, Migration> = {
       ]
       // SQLite runs migrations outside a transaction and has no ADD COLUMN IF NOT
       // EXISTS: skip what a crashed or concurrent run already added.
-      const table = (await db.introspection.getTables()).find((t) => t.name === 'tus_uploads')
-      const existing = new Set(table?.columns.map((c) => c.name))
+      const existing = await columnsOf(db, 'tus_uploads')
       for (const [name, type] of columns) {
         if (existing.has(name)) continue
         await db.schema.alterTable('tus_uploads')
@@ -56,11 +88,35 @@ const migrations: Record<string, Migration> = {
         await db.schema.alterTable('tus_uploads').dropColumn(name).execute()
       }
     }
+  },
+  // One writer per upload across instances: a lease per locked upload, taken
+  // with one upsert and renewed while held (see lib/locks/database-locker.ts).
+  '2026-12-01-003-upload-locks': {
+    async up (db: Kysely<any>): Promise<void> {
+      await db.schema.createTable('tus_locks').ifNotExists()
+        .addColumn('id', 'varchar(128)', (c) => c.primaryKey())
+        .addColumn('owner', 'varchar(64)', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('requested_at', 'bigint')
+        .execute()
+    },
+    async down (db: Kysely<any>): Promise<void> {
+      await db.schema.dropTable('tus_locks').ifExists().execute()
+    }
   }
 }
 
-const isBusy = (err: unknown): boolean =>
-  /SQLITE_BUSY|database is locked|duplicate key|already exists|UNIQUE constraint|duplicate column/i.test(String((err as Error)?.message ?? err) + String((err as { code?: string })?.code ?? ''))
+/**
+ * Errors a concurrent start can cause, worth another try: SQLITE_BUSY; a table
+ * or row another process created at the same moment; and on PostgreSQL, a
+ * schema or table dropped while Kysely's introspection (which looks at every
+ * schema) ran (3F000, 42P01).
+ */
+const isBusy = (err: unknown): boolean => {
+  const code = String((err as { code?: string })?.code ?? '')
+  return code === '3F000' || code === '42P01' ||
+    /SQLITE_BUSY|database is locked|duplicate key|already exists|UNIQUE constraint|duplicate column/i.test(String((err as Error)?.message ?? err) + code)
+}
 
 /**
  * Bring the schema to the latest version. Kysely's migrator takes a lock on
@@ -68,11 +124,15 @@ const isBusy = (err: unknown): boolean =>
  * busy error is retried (by then the other process has usually finished).
  */
 export async function migrate (db: Kysely<any>, attempts = 10): Promise<void> {
+  // On PostgreSQL the migrator's own tables are named with their schema, or it
+  // would take another schema's table for ours.
+  const schema = await currentSchema(db)
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
     migrationTableName: 'fastify_tus_migration',
-    migrationLockTableName: 'fastify_tus_migration_lock'
+    migrationLockTableName: 'fastify_tus_migration_lock',
+    ...(schema === null ? {} : { migrationTableSchema: schema })
   })
   for (let attempt = 1; ; attempt++) {
     const { error } = await migrator.migrateToLatest()
@@ -83,9 +143,6 @@ export async function migrate (db: Kysely<any>, attempts = 10): Promise<void> {
 }
 
 // Exposed for tests that check the table exists.
-export const tableExists = async (db: Kysely<any>): Promise<boolean> => {
-  const tables = await db.introspection.getTables()
-  return tables.some((t) => t.name === 'tus_uploads')
-}
+export const tableExists = async (db: Kysely<any>): Promise<boolean> => (await columnsOf(db, 'tus_uploads')).size > 0
 
 export { sql }

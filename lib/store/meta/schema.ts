@@ -29,8 +29,20 @@ export interface UploadsTable {
   complete_hook_done_at: NullableBigIntColumn
 }
 
+/** One row per locked upload: a lease its owner renews while it holds it. */
+export interface LocksTable {
+  id: string
+  /** Random per acquisition, so only the holder renews or releases it. */
+  owner: string
+  /** Milliseconds since the epoch; past it, anyone may take the lock. */
+  expires_at: BigIntColumn
+  /** Set by a request on another instance that wants the upload (see LockRequest.onReleaseRequested). */
+  requested_at: NullableBigIntColumn
+}
+
 export interface TusDatabase {
   tus_uploads: UploadsTable
+  tus_locks: LocksTable
 }
 
 export const UPLOADS_TABLE = 'tus_uploads'

@@ -1,0 +1,167 @@
+// The load client, run in its own process by bench/run.js.
+//
+// Config: JSON in argv[2]. Protocol on stdout, one JSON object per line:
+//   {"event":"ready"}   setup is done (HEAD's uploads exist); waits for "go\n" on stdin
+//   {"event":"result", ...}  the measurement, or {"event":"result","ok":false,"error":...}
+//
+// Every body is a slice of one preallocated buffer; connections are kept alive
+// (http.Agent keepAlive, maxSockets = concurrency). Every upload's final offset,
+// as the server answered it, is checked against its length.
+import http from 'node:http'
+import { createHash, randomFillSync } from 'node:crypto'
+import { createInterface } from 'node:readline'
+
+const config = JSON.parse(process.argv[2])
+const base = new URL(config.url)
+const agent = new http.Agent({ keepAlive: true, maxSockets: config.concurrency ?? 1 })
+const buffer = randomFillSync(Buffer.allocUnsafe(config.bufferSize))
+const TUS = '1.0.0'
+// Connections the client opened during the measured phase. Node's http client keeps a
+// connection after a HEAD response only if that response has a Content-Length (llhttp).
+const seenSockets = new WeakSet()
+let connections = 0
+let countConnections = false
+const OCTETS = 'application/offset+octet-stream'
+
+function send (method, path, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: base.hostname, port: base.port, method, path, headers, agent }, (res) => {
+      res.on('data', () => {})
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.on('socket', (socket) => {
+      if (seenSockets.has(socket)) return
+      seenSockets.add(socket)
+      if (countConnections) connections++
+    })
+    req.end(body)
+  })
+}
+
+class CheckError extends Error {}
+function expect (res, status, what) {
+  if (res.status !== status) throw new CheckError(`${what}: expected ${status}, got ${res.status}`)
+}
+function expectOffset (res, offset, what) {
+  const got = res.headers['upload-offset']
+  if (got !== String(offset)) throw new CheckError(`${what}: expected Upload-Offset ${offset}, got ${got}`)
+}
+
+const digests = new Map()
+function checksumHeader (algorithm, length) {
+  const key = `${algorithm}:${length}`
+  if (!digests.has(key)) digests.set(key, `${algorithm} ${createHash(algorithm).update(buffer.subarray(0, length)).digest('base64')}`)
+  return digests.get(key)
+}
+
+async function create (length, body) {
+  const headers = { 'Tus-Resumable': TUS, 'Upload-Length': String(length) }
+  if (body !== undefined) {
+    headers['Content-Type'] = OCTETS
+    headers['Content-Length'] = String(body.length)
+  } else {
+    headers['Content-Length'] = '0'
+  }
+  const res = await send('POST', base.pathname, headers, body)
+  expect(res, 201, 'POST')
+  const location = res.headers.location
+  if (!location) throw new CheckError('POST: no Location')
+  if (body !== undefined) expectOffset(res, body.length, 'POST with body')
+  return new URL(location, base).pathname
+}
+
+async function patch (path, offset, length, checksum) {
+  const headers = {
+    'Tus-Resumable': TUS, 'Content-Type': OCTETS, 'Content-Length': String(length), 'Upload-Offset': String(offset)
+  }
+  if (checksum) headers['Upload-Checksum'] = checksumHeader(checksum, length)
+  const res = await send('PATCH', path, headers, buffer.subarray(0, length))
+  expect(res, 204, 'PATCH')
+  expectOffset(res, offset + length, 'PATCH')
+}
+
+/** One upload of `size` bytes in PATCHes of `chunk` (or with its body in the POST). */
+async function upload (size, chunk, { cwu = false, checksum } = {}) {
+  if (cwu) {
+    await create(size, buffer.subarray(0, size))
+    return
+  }
+  const path = await create(size)
+  for (let offset = 0; offset < size; offset += chunk) await patch(path, offset, Math.min(chunk, size - offset), checksum)
+  return path
+}
+
+/** Runs `count` jobs, `concurrency` at a time. */
+async function pool (count, concurrency, job) {
+  let next = 0
+  const worker = async () => { while (next < count) await job(next++) }
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
+}
+
+let cpuAtGo
+function waitForGo () {
+  process.stdout.write(JSON.stringify({ event: 'ready' }) + '\n')
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin })
+    rl.on('line', (line) => {
+      if (line.trim() !== 'go') return
+      rl.close()
+      cpuAtGo = process.cpuUsage()
+      countConnections = true
+      resolve()
+    })
+  })
+}
+
+async function main () {
+  const s = config.scenario
+  let ops = 0
+  let bytes = 0
+  let stored = 0 // bytes the upload directory must hold at the end
+  let measured
+  if (s.kind === 'large') {
+    await waitForGo()
+    const t0 = process.hrtime.bigint()
+    await upload(s.total, s.chunk, { checksum: s.checksum })
+    measured = process.hrtime.bigint() - t0
+    ops = 1
+    bytes = stored = s.total
+  } else if (s.kind === 'uploads') {
+    await waitForGo()
+    const t0 = process.hrtime.bigint()
+    await pool(s.uploads, s.concurrency, () => upload(s.size, s.size, { cwu: s.cwu }))
+    measured = process.hrtime.bigint() - t0
+    ops = s.uploads
+    bytes = stored = s.uploads * s.size
+  } else if (s.kind === 'head') {
+    const paths = []
+    await pool(s.uploads, s.concurrency, async () => { paths.push(await upload(s.size, s.size)) })
+    stored = s.uploads * s.size
+    await waitForGo()
+    const t0 = process.hrtime.bigint()
+    await pool(s.requests, s.concurrency, async (i) => {
+      const res = await send('HEAD', paths[i % paths.length], { 'Tus-Resumable': TUS })
+      expect(res, 200, 'HEAD')
+      expectOffset(res, s.size, 'HEAD')
+    })
+    measured = process.hrtime.bigint() - t0
+    ops = s.requests
+  } else {
+    throw new Error(`unknown scenario kind ${s.kind}`)
+  }
+  const seconds = Number(measured) / 1e9
+  // The client's own CPU during the measured phase: if it nears one core, it is the bottleneck.
+  const cpu = process.cpuUsage(cpuAtGo)
+  return { ok: true, seconds, ops, bytes, stored, connections, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 }
+}
+
+main().then(
+  (result) => { process.stdout.write(JSON.stringify({ event: 'result', ...result }) + '\n'); agent.destroy(); process.exit(0) },
+  (err) => {
+    process.stdout.write(JSON.stringify({ event: 'result', ok: false, error: String(err?.stack ?? err) }) + '\n')
+    agent.destroy()
+    process.exit(1)
+  }
+)
