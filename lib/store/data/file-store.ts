@@ -18,6 +18,74 @@ async function writeFully (handle: FileHandle, chunk: Buffer, position: number):
   }
 }
 
+/** Chunks queued beyond the write in flight before the body is paused (backpressure). */
+const QUEUE_LIMIT = 256 << 10
+
+/**
+ * Keeps one positional write in flight while the next chunks of the body are
+ * received (and hashed), then writes those together with one writev. Serial
+ * write-then-read left the event loop idle for the length of every write.
+ * Memory: the write in flight plus at most QUEUE_LIMIT queued bytes.
+ */
+class PipelinedWriter {
+  /** Bytes confirmed written by the filesystem. */
+  written = 0
+  /** Bytes handed to push so far. */
+  queued = 0
+  private pending: Buffer[] = []
+  private pendingBytes = 0
+  private inflight: Promise<void> | undefined
+  private failure: unknown
+
+  constructor (private readonly handle: FileHandle, private readonly offset: number) {}
+
+  async push (chunk: Buffer): Promise<void> {
+    if (this.failure !== undefined) throw this.failure
+    this.pending.push(chunk)
+    this.pendingBytes += chunk.length
+    this.queued += chunk.length
+    this.kick()
+    if (this.pendingBytes >= QUEUE_LIMIT) await this.inflight
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  /** Wait until every pushed byte is written (or the first failure). */
+  async settle (): Promise<void> {
+    this.kick()
+    await this.inflight
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  private kick (): void {
+    if (this.inflight !== undefined || this.pending.length === 0 || this.failure !== undefined) return
+    this.inflight = this.drain()
+      .catch((err: unknown) => { this.failure = err })
+      .finally(() => { this.inflight = undefined })
+  }
+
+  private async drain (): Promise<void> {
+    while (this.pending.length > 0) {
+      const buffers = this.pending
+      const size = this.pendingBytes
+      this.pending = []
+      this.pendingBytes = 0
+      const position = this.offset + this.written
+      const { bytesWritten } = await this.handle.writev(buffers, position)
+      // A short writev is rare; finish the rest buffer by buffer.
+      let skip = bytesWritten
+      let at = position + bytesWritten
+      for (const buffer of buffers) {
+        if (skip >= buffer.length) { skip -= buffer.length; continue }
+        const rest = buffer.subarray(skip)
+        await writeFully(this.handle, rest, at)
+        at += rest.length
+        skip = 0
+      }
+      this.written += size
+    }
+  }
+}
+
 export class FileStore implements DataStore {
   readonly directory: string
 
@@ -42,33 +110,39 @@ export class FileStore implements DataStore {
 
   async write (id: string, offset: number, source: AsyncIterable<Buffer>, options: WriteOptions = {}): Promise<WriteResult> {
     const handle = await open(this.path(id), 'r+')
-    let bytesWritten = 0
+    const writer = new PipelinedWriter(handle, offset)
     let error: unknown
     try {
       const { size } = await handle.stat()
       if (size < offset) throw new Error(`stored file of ${id} is shorter (${size}) than its offset (${offset})`)
       // A longer file holds bytes of a write that never advanced the offset: drop them.
       if (size > offset) await handle.truncate(offset)
+      const { checkpoint } = options
+      let checkpointed = 0
       try {
-        const { checkpoint } = options
-        let checkpointed = 0
         for await (const chunk of source) {
-          await writeFully(handle, chunk, offset + bytesWritten)
-          bytesWritten += chunk.length
-          if (checkpoint !== undefined && bytesWritten - checkpointed >= checkpoint.every) {
+          await writer.push(chunk)
+          if (checkpoint !== undefined && writer.queued - checkpointed >= checkpoint.every) {
+            await writer.settle()
             if (options.flush === true) await handle.datasync()
-            await checkpoint.at(bytesWritten)
-            checkpointed = bytesWritten
+            await checkpoint.at(writer.written)
+            checkpointed = writer.written
           }
         }
       } catch (err) {
         error = err
       }
-      if (options.flush === true && bytesWritten > 0) await handle.datasync()
+      // Bytes that arrived before the body failed are still good: write them too.
+      try {
+        await writer.settle()
+      } catch (err) {
+        error ??= err
+      }
+      if (options.flush === true && writer.written > 0) await handle.datasync()
     } finally {
       await handle.close()
     }
-    return error === undefined ? { bytesWritten } : { bytesWritten, error }
+    return error === undefined ? { bytesWritten: writer.written } : { bytesWritten: writer.written, error }
   }
 
   async truncate (id: string, length: number): Promise<void> {
