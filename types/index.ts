@@ -301,8 +301,8 @@ export interface UploadRepository {
   renewCompleteHook(id: string, leaseUntil: Date): Promise<void>
   /** Record how a run ended. */
   settleCompleteHook(id: string, outcome: { state: 'pending' | 'delivered' | 'rejected' | 'failed'; error: string | null; nextAttemptAt: Date | null }): Promise<void>
-  /** Ids whose onComplete is due now (pending, or running with a lapsed lease). */
-  listDueCompleteHooks(now: Date, limit: number): Promise<string[]>
+  /** Ids whose onComplete is due now; a delivery never attempted counts only once its upload completed before `untriedBefore`. */
+  listDueCompleteHooks(now: Date, limit: number, untriedBefore: Date): Promise<string[]>
 }
 
 /** A held lock; release is idempotent. */

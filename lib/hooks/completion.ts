@@ -74,7 +74,10 @@ export class CompletionDelivery {
   /** Run every delivery that is due (pending, or running under a lapsed lease). */
   async sweep (): Promise<number> {
     let ran = 0
-    for (const id of await this.uploads.listDueCompleteHooks(new Date(), 100)) {
+    // The request that completes an upload runs its first attempt itself; the
+    // sweep takes it up only if that has not happened within a lease.
+    const now = Date.now()
+    for (const id of await this.uploads.listDueCompleteHooks(new Date(now), 100, new Date(now - this.settings.lease))) {
       if (this.closed) break
       if (this.running.has(id)) continue
       await this.attempt(id, null)

@@ -156,9 +156,11 @@ export class KyselyUploadRepository implements UploadRepository {
       .execute()
   }
 
-  async listDueCompleteHooks (now: Date, limit: number): Promise<string[]> {
+  async listDueCompleteHooks (now: Date, limit: number, untriedBefore: Date): Promise<string[]> {
     const rows = await this.db.selectFrom('tus_uploads').select('id')
       .where('complete_hook_state', 'in', ['pending', 'running'])
+      // A delivery never tried belongs to the request that completed it, until that request is overdue.
+      .where((eb) => eb.or([eb('complete_hook_attempts', '>', 0), eb('completed_at', '<=', untriedBefore.getTime())]))
       .where((eb) => eb.or([eb('complete_hook_next_at', 'is', null), eb('complete_hook_next_at', '<=', now.getTime())]))
       .orderBy('completed_at')
       .limit(limit)
