@@ -34,10 +34,6 @@ export class MemoryLocker implements Locker {
       }
     }
   }
-
-  isHeld (id: string): boolean {
-    return this.held.has(id)
-  }
 }
 
 async function settlesWithin (promise: Promise<void>, ms: number): Promise<boolean> {

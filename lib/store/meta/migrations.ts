@@ -141,8 +141,3 @@ export async function migrate (db: Kysely<any>, attempts = 10): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20 * attempt + Math.random() * 50))
   }
 }
-
-// Exposed for tests that check the table exists.
-export const tableExists = async (db: Kysely<any>): Promise<boolean> => (await columnsOf(db, 'tus_uploads')).size > 0
-
-export { sql }
