@@ -7,13 +7,16 @@
 // Every body is a slice of one preallocated buffer; connections are kept alive
 // (http.Agent keepAlive, maxSockets = concurrency). Every upload's final offset,
 // as the server answered it, is checked against its length.
+// With several URLs (instances of one server sharing a database), each request
+// goes to the next one in turn, as a round-robin load balancer would send it.
 import http from 'node:http'
 import { createHash, randomFillSync } from 'node:crypto'
 import { createInterface } from 'node:readline'
 
 const config = JSON.parse(process.argv[2])
-const base = new URL(config.url)
-const agent = new http.Agent({ keepAlive: true, maxSockets: config.concurrency ?? 1 })
+const targets = config.urls.map((url) => ({ url: new URL(url), agent: new http.Agent({ keepAlive: true, maxSockets: config.concurrency ?? 1 }) }))
+const base = targets[0].url
+let nextTarget = 0
 const buffer = randomFillSync(Buffer.allocUnsafe(config.bufferSize))
 const TUS = '1.0.0'
 // Connections the client opened during the measured phase. Node's http client keeps a
@@ -25,7 +28,8 @@ const OCTETS = 'application/offset+octet-stream'
 
 function send (method, path, headers, body) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: base.hostname, port: base.port, method, path, headers, agent }, (res) => {
+    const { url, agent } = targets[nextTarget++ % targets.length]
+    const req = http.request({ host: url.hostname, port: url.port, method, path, headers, agent }, (res) => {
       res.on('data', () => {})
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers }))
       res.on('error', reject)
@@ -158,10 +162,10 @@ async function main () {
 }
 
 main().then(
-  (result) => { process.stdout.write(JSON.stringify({ event: 'result', ...result }) + '\n'); agent.destroy(); process.exit(0) },
+  (result) => { process.stdout.write(JSON.stringify({ event: 'result', ...result }) + '\n'); for (const { agent } of targets) agent.destroy(); process.exit(0) },
   (err) => {
     process.stdout.write(JSON.stringify({ event: 'result', ok: false, error: String(err?.stack ?? err) }) + '\n')
-    agent.destroy()
+    for (const { agent } of targets) agent.destroy()
     process.exit(1)
   }
 )

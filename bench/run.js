@@ -13,13 +13,22 @@
 //   BENCH_QUICK=1                 smaller sizes, for a smoke run
 //   BENCH_ROUNDS=3                rounds per scenario (servers alternate their order)
 //   BENCH_ONLY=small,head         scenarios to run
-//   BENCH_SERVERS=raw,ours        servers to run (also: ours-nofsync, opt-in)
+//   BENCH_SERVERS=raw,ours        servers to run (also opt-in: ours-nofsync, ours-pg1)
+//   BENCH_POSTGRES_URL=url        PostgreSQL for ours-pg2 / ours-pg1 (default: TUS_TEST_POSTGRES_URL,
+//                                 else postgres://postgres@127.0.0.1:5432/test); without a
+//                                 reachable server they are left out with a line saying so
 //   BENCH_CPU_PROF=dir            run our server(s) with --cpu-prof into dir
 //   BENCH_RESULTS=file            JSON output (default bench/results/latest.json)
 //   BENCH_QUIET_WAIT=120          before each run, wait up to this many seconds for the
 //                                 machine to be idle (other processes < 0.25 cores); 0 = don't
 //   BENCH_NOISY_RETRIES=2         a run during which other processes used > 0.25 cores is
 //                                 run again, up to this many times (the last one counts)
+//
+// ours-pg2 is the scale-out case: two instances of ours, one PostgreSQL schema and
+// one upload directory between them, and the load client sending each request to
+// the next instance in turn (no sticky sessions), as a round-robin load balancer
+// would. Its CPU and RSS are the two instances' sums, and PostgreSQL's own CPU is
+// reported beside them (and not counted as other load).
 //
 // Other processes' CPU during each measured phase (machine busy time from
 // /proc/stat minus the server's and the client's) is recorded, and runs that
@@ -57,8 +66,13 @@ const SERVERS = {
   'tus-fastify': { file: 'tus-fastify.js' },
   ours: { file: 'ours.js', ours: true },
   // Opt-in (BENCH_SERVERS=...,ours-nofsync): ours with fsync off, like the peers, which never fsync.
-  'ours-nofsync': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_OPTIONS: JSON.stringify({ fsync: false }) } }
+  'ours-nofsync': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_OPTIONS: JSON.stringify({ fsync: false }) } },
+  // Scale-out: two instances on PostgreSQL (the uploads/s and MB/s scenarios only).
+  'ours-pg2': { file: 'ours.js', ours: true, postgres: true, instances: 2, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] },
+  // Opt-in: one instance on PostgreSQL, to separate the database's cost from the second instance's.
+  'ours-pg1': { file: 'ours.js', ours: true, postgres: true, instances: 1, optIn: true, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] }
 }
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL || process.env.TUS_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test'
 
 const size = (n) => n >= GiB ? `${n / GiB} GiB` : n >= MiB ? `${n / MiB} MiB` : `${n / KiB} KiB`
 const SCENARIOS = [
@@ -86,7 +100,29 @@ function list (env, known, label) {
 const onlyScenarios = list(process.env.BENCH_ONLY, SCENARIOS.map((s) => s.name), 'BENCH_ONLY')
 const onlyServers = list(process.env.BENCH_SERVERS, Object.keys(SERVERS), 'BENCH_SERVERS')
 const scenarios = SCENARIOS.filter((s) => onlyScenarios === undefined || onlyScenarios.includes(s.name))
-const servers = Object.keys(SERVERS).filter((n) => onlyServers === undefined ? !SERVERS[n].optIn : onlyServers.includes(n))
+let servers = Object.keys(SERVERS).filter((n) => onlyServers === undefined ? !SERVERS[n].optIn : onlyServers.includes(n))
+const runsScenario = (name, scenario) => (!scenario.oursOnly || SERVERS[name].ours) && (SERVERS[name].scenarios === undefined || SERVERS[name].scenarios.includes(scenario.name))
+
+/** Runs one statement on the benchmark's PostgreSQL (pg is a dependency of the plugin). */
+async function postgresQuery (text) {
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 })
+  await client.connect()
+  try { return (await client.query(text)).rows } finally { await client.end() }
+}
+
+/** CPU seconds of PostgreSQL's processes (the postmaster, its backends and workers). */
+function postgresCpuSeconds () {
+  let total = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue
+      total += cpuSeconds(entry)
+    } catch {} // gone meanwhile
+  }
+  return total
+}
 
 function clockTicks () {
   try { return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100 } catch { return 100 }
@@ -135,18 +171,35 @@ function waitExit (child, ms) {
   })
 }
 
-/** Starts a server and resolves with its URL once it prints `listening at <url>`. */
-function startServer (name, root, profileName) {
+/**
+ * Starts a server (all its instances, one after the other, so they do not race
+ * through the migrations) and resolves once each printed `listening at <url>`.
+ */
+async function startServer (name, root, profileName) {
   const def = SERVERS[name]
   const uploadDir = join(root, 'uploads')
   mkdirSync(uploadDir)
+  const env = { ...def.env, BENCH_UPLOAD_DIR: uploadDir, BENCH_DB_PATH: join(root, 'uploads.db') }
+  let schema
+  if (def.postgres) {
+    schema = `bench_${process.pid}_${Date.now()}`
+    Object.assign(env, { BENCH_POSTGRES_URL: POSTGRES_URL, BENCH_POSTGRES_SCHEMA: schema })
+  }
+  const instances = []
+  try {
+    for (let i = 0; i < (def.instances ?? 1); i++) instances.push(await startInstance(name, def, env, `${profileName}.${i}`))
+  } catch (err) {
+    for (const instance of instances) instance.child.kill('SIGKILL')
+    throw err
+  }
+  return { instances, pids: instances.map((i) => i.child.pid), urls: instances.map((i) => i.url), uploadDir, schema, stderr: () => instances.map((i) => i.stderr()).join('\n') }
+}
+
+function startInstance (name, def, env, profileName) {
   const args = []
   if (CPU_PROF !== undefined && def.ours) args.push('--cpu-prof', '--cpu-prof-dir', CPU_PROF, '--cpu-prof-name', profileName)
   args.push(join(here, 'servers', def.file))
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...def.env, BENCH_UPLOAD_DIR: uploadDir, BENCH_DB_PATH: join(root, 'uploads.db') },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000) })
   return new Promise((resolve, reject) => {
@@ -154,7 +207,7 @@ function startServer (name, root, profileName) {
     const rl = createInterface({ input: child.stdout })
     rl.on('line', (line) => {
       const m = /listening at (http:\/\/\S+)/.exec(line)
-      if (m) { clearTimeout(timer); resolve({ child, url: m[1], uploadDir, stderr: () => stderr }) }
+      if (m) { clearTimeout(timer); resolve({ child, url: m[1], stderr: () => stderr }) }
     })
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited (${code}) before listening: ${stderr}`)) })
   })
@@ -200,18 +253,25 @@ async function runOne (scenario, name, round) {
   const busyBefore = QUIET_WAIT > 0 ? await waitForQuiet() : undefined
   try {
     server = await startServer(name, root, `${scenario.name}.${name}.r${round}.cpuprofile`)
-    const pid = server.child.pid
-    let peak = rssKiB(pid)
-    sampler = setInterval(() => { peak = Math.max(peak, rssKiB(pid)) }, 50)
+    const pids = server.pids
+    const serverCpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+    // With several instances: the peak of their sum, sampled at the same moments.
+    const serverRss = () => pids.reduce((sum, pid) => sum + rssKiB(pid), 0)
+    const database = SERVERS[name].postgres === true
+    let peak = serverRss()
+    sampler = setInterval(() => { peak = Math.max(peak, serverRss()) }, 50)
     let cpuStart = 0
     let busyStart = 0
-    const load = await runLoad({ url: server.url, scenario, concurrency: scenario.concurrency, bufferSize: scenario.bufferSize }, () => {
-      cpuStart = cpuSeconds(pid)
+    let dbStart = 0
+    const load = await runLoad({ urls: server.urls, scenario, concurrency: scenario.concurrency, bufferSize: scenario.bufferSize }, () => {
+      cpuStart = serverCpu()
       busyStart = machineBusySeconds()
+      if (database) dbStart = postgresCpuSeconds()
     })
-    const cpuEnd = cpuSeconds(pid)
+    const cpuEnd = serverCpu()
     const busy = machineBusySeconds() - busyStart
-    peak = Math.max(peak, rssKiB(pid))
+    const dbCpu = database ? postgresCpuSeconds() - dbStart : 0
+    peak = Math.max(peak, serverRss())
     clearInterval(sampler)
     sampler = undefined
     if (!load.ok) throw new Error(`load failed: ${load.error.split('\n')[0]}; server stderr: ${server.stderr().trim().slice(-500)}`)
@@ -232,10 +292,12 @@ async function runOne (scenario, name, round) {
       cpuSecondsTotal: cpuEnd,
       clientCpuSeconds: load.clientCpuSeconds,
       connections: load.connections,
+      instances: pids.length,
       // Cores used by everything else (the runner included) during the measured phase.
-      otherCores: Math.max(0, (busy - cpu - load.clientCpuSeconds) / load.seconds),
+      otherCores: Math.max(0, (busy - cpu - dbCpu - load.clientCpuSeconds) / load.seconds),
       busyCoresBefore: busyBefore
     }
+    if (database) run.databaseCpuSeconds = dbCpu
     run.noisy = run.otherCores > QUIET_CORES
     if (scenario.bytes) run.cpuPerGiB = cpu / (load.bytes / GiB)
     else run.cpuMsPerOp = cpu * 1000 / load.ops
@@ -243,8 +305,11 @@ async function runOne (scenario, name, round) {
   } finally {
     if (sampler !== undefined) clearInterval(sampler)
     if (server !== undefined) {
-      server.child.kill('SIGTERM')
-      if (!await waitExit(server.child, 10_000)) { server.child.kill('SIGKILL'); await waitExit(server.child, 5000) }
+      await Promise.all(server.instances.map(async ({ child }) => {
+        child.kill('SIGTERM')
+        if (!await waitExit(child, 10_000)) { child.kill('SIGKILL'); await waitExit(child, 5000) }
+      }))
+      if (server.schema !== undefined) await postgresQuery(`DROP SCHEMA IF EXISTS "${server.schema}" CASCADE`).catch((err) => console.error(`  could not drop schema ${server.schema}: ${err.message}`))
     }
     rmSync(root, { recursive: true, force: true })
     // Do not let the next run pay for this one's writeback.
@@ -277,6 +342,7 @@ function summarise (runs) {
     otherCores: median(pick('otherCores')),
     noisyRuns: ok.filter((r) => r.noisy).length
   }
+  if (pick('databaseCpuSeconds').length) out.databaseCpuSeconds = median(pick('databaseCpuSeconds'))
   if (pick('cpuPerGiB').length) out.cpuPerGiB = median(pick('cpuPerGiB'))
   if (pick('cpuMsPerOp').length) out.cpuMsPerOp = median(pick('cpuMsPerOp'))
   return out
@@ -317,7 +383,8 @@ function table (scenario, result, all) {
       : `WARNING: raw baseline is NOT the fastest (${beaten.join(', ')} ≥ raw): the client or the machine may be the limit here.`)
     if (raw.clientCore > 0.85) lines.push(`(the client used ${fmt(100 * raw.clientCore, 0)}% of a core against raw: raw may be capped by the client, so its lead is a lower bound)`)
   }
-  const churn = Object.entries(result.servers).filter(([, s]) => s.connections > scenario.concurrency)
+  // Each instance of a server gets its own keep-alive pool of `concurrency` connections.
+  const churn = Object.entries(result.servers).filter(([n, s]) => s.connections > scenario.concurrency * (SERVERS[n].instances ?? 1))
   if (churn.length > 0) {
     lines.push(`NOTE: connections opened by the client in the measured phase: ${churn.map(([n, s]) => `${n} ${s.connections}`).join(', ')} ` +
       `(for ${scenario.concurrency} at a time)` + (scenario.kind === 'head'
@@ -336,6 +403,13 @@ function table (scenario, result, all) {
       lines.push(`${name} vs its ${scenario.relativeTo}: ${fmt(s.median / b.median, 2)}× the throughput (${fmt(s.median)} vs ${fmt(b.median)} MiB/s), ` +
         `${s.cpuPerGiB >= b.cpuPerGiB ? '+' : ''}${fmt(s.cpuPerGiB - b.cpuPerGiB, 2)} CPU-s/GiB (${fmt(s.cpuPerGiB, 2)} vs ${fmt(b.cpuPerGiB, 2)})`)
     }
+  }
+  for (const [name, s] of Object.entries(result.servers)) {
+    if (!SERVERS[name].postgres || s.median === undefined) continue
+    const n = SERVERS[name].instances
+    lines.push(`${name}: ${n} instance${n > 1 ? 's' : ''} on PostgreSQL${n > 1 ? ', requests round-robin (RSS and CPU are their sums)' : ''}` +
+      (ours?.median === undefined ? '' : `: ${fmt(s.median / ours.median, 2)}× ours on SQLite`) +
+      `; PostgreSQL's own CPU ${scenario.bytes ? `${fmt(s.databaseCpuSeconds / (scenario.total ?? scenario.uploads * scenario.size) * GiB, 2)} s/GiB` : `${fmt(s.databaseCpuSeconds * 1000 / scenario.uploads, 3)} ms/op`} on top`)
   }
   if (scenario.oursOnly) lines.push('(raw and @tus/server do not support Upload-Checksum: ours only)')
   return lines.join('\n')
@@ -368,11 +442,22 @@ async function main () {
     ]
   }
   if (CPU_PROF !== undefined) mkdirSync(CPU_PROF, { recursive: true })
+  if (servers.some((n) => SERVERS[n].postgres)) {
+    try {
+      await postgresQuery('SELECT 1')
+      meta.postgres = POSTGRES_URL.replace(/\/\/[^@/]*@/, '//') // no credentials in the results
+    } catch (err) {
+      const left = servers.filter((n) => SERVERS[n].postgres)
+      servers = servers.filter((n) => !SERVERS[n].postgres)
+      meta.servers = servers
+      console.error(`PostgreSQL at ${POSTGRES_URL} did not answer (${err.message}): ${left.join(', ')} left out`)
+    }
+  }
   console.error(`fastify-tus bench: ${scenarios.map((s) => s.name).join(', ')} × ${servers.join(', ')}, ${ROUNDS} round(s)${QUICK ? ', QUICK' : ''}`)
   const results = {}
   let failures = 0
   for (const scenario of scenarios) {
-    const names = servers.filter((n) => !scenario.oursOnly || SERVERS[n].ours)
+    const names = servers.filter((n) => runsScenario(n, scenario))
     if (names.length === 0) continue
     const runs = Object.fromEntries(names.map((n) => [n, []]))
     for (let round = 1; round <= ROUNDS; round++) {

@@ -1,15 +1,21 @@
-// fastify-tus (this repository's build) in Fastify, on its SQLite default with
-// default options: a fresh database file and upload directory per run.
+// fastify-tus (this repository's build) in Fastify with default options.
+// On its SQLite default: a fresh database file and upload directory per run.
+// With BENCH_POSTGRES_URL (+ BENCH_POSTGRES_SCHEMA): metadata on PostgreSQL, for
+// the several-instance runs, where each instance is one such process sharing the
+// schema and the upload directory.
 // BENCH_OURS_OPTIONS (JSON) may add plugin options, for the opt-in variants.
 import Fastify from 'fastify'
 import tus from '../../dist/lib/index.js'
 import { announce, onStop, uploadDir } from './common.js'
 
-const dbPath = process.env.BENCH_DB_PATH
-if (!dbPath) throw new Error('BENCH_DB_PATH is required')
+const postgres = process.env.BENCH_POSTGRES_URL
+const db = postgres
+  ? { db: postgres, schema: process.env.BENCH_POSTGRES_SCHEMA }
+  : { db: process.env.BENCH_DB_PATH }
+if (!db.db) throw new Error('BENCH_DB_PATH or BENCH_POSTGRES_URL is required')
 const extra = process.env.BENCH_OURS_OPTIONS ? JSON.parse(process.env.BENCH_OURS_OPTIONS) : {}
 const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
-await app.register(tus, { prefix: '/files', uploadDir: uploadDir(), db: dbPath, ...extra })
+await app.register(tus, { prefix: '/files', uploadDir: uploadDir(), ...db, ...extra })
 const address = await app.listen({ host: '127.0.0.1', port: 0 })
 announce(new URL(address).port)
 onStop(() => app.close())
