@@ -59,7 +59,7 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
   const sharedLocker = lockMode === 'database' ? new DatabaseLocker(db, { lease: options.lockLease, log: app.log }) : undefined
   const locker = sharedLocker === undefined ? new MemoryLocker() : new LayeredLocker(new MemoryLocker(), sharedLocker)
 
-  const uploads = new KyselyUploadRepository(db)
+  const uploads = new KyselyUploadRepository(db, { owesCompleteHook: () => hooks.has('onComplete') })
   const completion = new CompletionDelivery(uploads, hooks, {
     attempts: options.completeHookAttempts,
     lease: options.completeHookLease,

@@ -67,7 +67,8 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
   const change = await ctx.hooks.runCreate({ request, upload: info })
   const id = change.id ?? newId()
   if (!isValidId(id)) throw new TusError(500, 'onCreate chose an id outside [A-Za-z0-9_-]{1,100}')
-  if (await ctx.uploads.get(id) !== undefined) throw new TusError(409, `upload ${id} already exists`)
+  // A generated id (128 random bits) cannot collide; one an onCreate handler chose can.
+  if (change.id !== undefined && await ctx.uploads.get(id) !== undefined) throw new TusError(409, `upload ${id} already exists`)
 
   // Bytes first, then the row: a crash in between leaves a stray file, never a row without bytes.
   await ctx.store.create(id)

@@ -20,6 +20,10 @@ export async function completeUpload (ctx: TusContext, upload: UploadRecord, req
     }
     return
   }
+  // No handler, nothing owed: the completing update recorded the delivery as done
+  // (see owesCompleteHook in store/meta/uploads.ts). Handlers are never removed,
+  // so a row written while one existed is still delivered below.
+  if (!ctx.hooks.has('onComplete')) return
   if (ctx.options.completeDelivery === 'wait') return ctx.completion.deliver(upload, request)
   // Answer first; the delivery is on the row and retried like any other.
   ctx.completion.deliver(upload, request).catch((err) => ctx.log.warn({ err, upload: upload.id }, 'fastify-tus: onComplete rejected the upload after the reply'))

@@ -7,7 +7,8 @@
  */
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely'
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect, sql, type SqliteDatabase } from 'kysely'
+import type BetterSqlite3 from 'better-sqlite3'
 import type { TusDatabase } from './schema.js'
 
 /** What the plugin needs to know about a database to pick its locking. */
@@ -66,7 +67,35 @@ async function openSqlite (option: string): Promise<OpenedDatabase> {
   // advances, leaving the offset behind the bytes, never ahead of them.
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('synchronous = NORMAL')
-  return { db: new Kysely<TusDatabase>({ dialect: new SqliteDialect({ database: sqlite }) }), owned: true, kind: 'sqlite' }
+  return { db: new Kysely<TusDatabase>({ dialect: new SqliteDialect({ database: reusingStatements(sqlite) }) }), owned: true, kind: 'sqlite' }
+}
+
+/** Distinct SQL texts kept prepared; the plugin's queries have a few dozen shapes. */
+const STATEMENT_CACHE_SIZE = 256
+
+/**
+ * Kysely's SQLite driver prepares every query's SQL anew; preparing cost about
+ * as much as running the statement on small uploads. The queries come in a few
+ * fixed shapes, so each prepared statement is kept and reused (Kysely runs one
+ * query at a time on its single connection, so a statement is never in use twice).
+ */
+function reusingStatements (sqlite: BetterSqlite3.Database): SqliteDatabase {
+  const statements = new Map<string, BetterSqlite3.Statement>()
+  return {
+    prepare (sql: string) {
+      let statement = statements.get(sql)
+      if (statement === undefined) {
+        statement = sqlite.prepare(sql)
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value as string)
+        statements.set(sql, statement)
+      }
+      return statement
+    },
+    close () {
+      statements.clear()
+      sqlite.close()
+    }
+  }
 }
 
 async function openPostgres (url: string, options: OpenOptions): Promise<OpenedDatabase> {

@@ -2,7 +2,7 @@
  * The queries on the uploads table. Portable SQL only (no SQLite-only syntax),
  * so the same code runs on PostgreSQL. Offsets only move by compare-and-set.
  */
-import type { Kysely, Selectable } from 'kysely'
+import type { Kysely, Selectable, Updateable } from 'kysely'
 import type {
   ListUploadsOptions, NewUpload, OffsetChanges, UploadMetadata, UploadRecord, UploadRepository
 } from '../../../types/index.js'
@@ -36,8 +36,22 @@ function toRecord (row: Row): UploadRecord {
   }
 }
 
+export interface UploadRepositorySettings {
+  /**
+   * Whether a finished upload owes an onComplete delivery. With no handler
+   * registered there is nothing to deliver: the completing update records it as
+   * delivered (0 attempts) instead of leaving a claim, a lookup and a settle to
+   * every finishing request.
+   */
+  owesCompleteHook?: () => boolean
+}
+
 export class KyselyUploadRepository implements UploadRepository {
-  constructor (private readonly db: Kysely<TusDatabase>) {}
+  private readonly owesCompleteHook: () => boolean
+
+  constructor (private readonly db: Kysely<TusDatabase>, settings: UploadRepositorySettings = {}) {
+    this.owesCompleteHook = settings.owesCompleteHook ?? (() => true)
+  }
 
   async insert (upload: NewUpload): Promise<UploadRecord> {
     const row: Row = {
@@ -71,7 +85,7 @@ export class KyselyUploadRepository implements UploadRepository {
         upload_offset: to,
         expires_at: changes.complete || changes.expiresAt === null ? null : changes.expiresAt.getTime(),
         // Completion and the pending onComplete are one update: never final without a hook owed.
-        ...(changes.complete ? { completed_at: Date.now(), complete_hook_state: changes.partial === true ? null : 'pending' as const } : {}),
+        ...(changes.complete ? this.completion(changes.partial === true) : {}),
         ...(changes.length === undefined ? {} : { upload_length: changes.length })
       })
       .where('id', '=', id)
@@ -79,6 +93,14 @@ export class KyselyUploadRepository implements UploadRepository {
       .where('completed_at', 'is', null)
       .executeTakeFirst()
     return result.numUpdatedRows === 1n
+  }
+
+  /** The columns a completing update sets. Partial uploads are not files: no hook for them. */
+  private completion (partial: boolean): Updateable<UploadsTable> {
+    const now = Date.now()
+    if (partial) return { completed_at: now, complete_hook_state: null }
+    if (this.owesCompleteHook()) return { completed_at: now, complete_hook_state: 'pending' }
+    return { completed_at: now, complete_hook_state: 'delivered', complete_hook_done_at: now }
   }
 
   async declareLength (id: string, length: number): Promise<boolean> {
