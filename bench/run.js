@@ -78,6 +78,8 @@ const size = (n) => n >= GiB ? `${n / GiB} GiB` : n >= MiB ? `${n / MiB} MiB` : 
 const SCENARIOS = [
   { name: 'large-64m', kind: 'large', total: LARGE, chunk: 64 * MiB, bytes: true, what: `one ${size(LARGE)} upload in 64 MiB PATCHes` },
   { name: 'large-8m', kind: 'large', total: LARGE, chunk: 8 * MiB, bytes: true, what: `one ${size(LARGE)} upload in 8 MiB PATCHes` },
+  // Memory must not grow with the upload's size: the same as large-8m, four times longer.
+  { name: 'large-4x', kind: 'large', total: 4 * LARGE, chunk: 8 * MiB, bytes: true, servers: ['raw', 'ours'], relativeTo: 'large-8m', what: `one ${size(4 * LARGE)} upload in 8 MiB PATCHes` },
   { name: 'small', kind: 'uploads', uploads: SMALL_UPLOADS, size: 16 * KiB, concurrency: 32, what: `${SMALL_UPLOADS} uploads of 16 KiB, 32 at a time, POST + PATCH` },
   { name: 'small-cwu', kind: 'uploads', uploads: SMALL_UPLOADS, size: 16 * KiB, concurrency: 32, cwu: true, what: `${SMALL_UPLOADS} uploads of 16 KiB, 32 at a time, creation-with-upload` },
   { name: 'concurrent', kind: 'uploads', uploads: 64, size: CONCURRENT_SIZE, concurrency: 64, bytes: true, what: `64 uploads of ${size(CONCURRENT_SIZE)} at once` },
@@ -101,7 +103,9 @@ const onlyScenarios = list(process.env.BENCH_ONLY, SCENARIOS.map((s) => s.name),
 const onlyServers = list(process.env.BENCH_SERVERS, Object.keys(SERVERS), 'BENCH_SERVERS')
 const scenarios = SCENARIOS.filter((s) => onlyScenarios === undefined || onlyScenarios.includes(s.name))
 let servers = Object.keys(SERVERS).filter((n) => onlyServers === undefined ? !SERVERS[n].optIn : onlyServers.includes(n))
-const runsScenario = (name, scenario) => (!scenario.oursOnly || SERVERS[name].ours) && (SERVERS[name].scenarios === undefined || SERVERS[name].scenarios.includes(scenario.name))
+const runsScenario = (name, scenario) => (!scenario.oursOnly || SERVERS[name].ours) &&
+  (SERVERS[name].scenarios === undefined || SERVERS[name].scenarios.includes(scenario.name)) &&
+  (scenario.servers === undefined || scenario.servers.includes(name))
 
 /** Runs one statement on the benchmark's PostgreSQL (pg is a dependency of the plugin). */
 async function postgresQuery (text) {
@@ -399,9 +403,10 @@ function table (scenario, result, all) {
       const b = baseRes?.[name]
       if (s.median === undefined) continue
       if (b?.median === undefined) { lines.push(`${name} vs its ${scenario.relativeTo}: not measured in this run (add ${scenario.relativeTo} to BENCH_ONLY)`); continue }
-      s.relative = { to: scenario.relativeTo, throughputRatio: s.median / b.median, cpuPerGiBDelta: s.cpuPerGiB - b.cpuPerGiB }
+      s.relative = { to: scenario.relativeTo, throughputRatio: s.median / b.median, cpuPerGiBDelta: s.cpuPerGiB - b.cpuPerGiB, peakRssMiBDelta: s.peakRssMiB - b.peakRssMiB }
       lines.push(`${name} vs its ${scenario.relativeTo}: ${fmt(s.median / b.median, 2)}× the throughput (${fmt(s.median)} vs ${fmt(b.median)} MiB/s), ` +
-        `${s.cpuPerGiB >= b.cpuPerGiB ? '+' : ''}${fmt(s.cpuPerGiB - b.cpuPerGiB, 2)} CPU-s/GiB (${fmt(s.cpuPerGiB, 2)} vs ${fmt(b.cpuPerGiB, 2)})`)
+        `${s.cpuPerGiB >= b.cpuPerGiB ? '+' : ''}${fmt(s.cpuPerGiB - b.cpuPerGiB, 2)} CPU-s/GiB (${fmt(s.cpuPerGiB, 2)} vs ${fmt(b.cpuPerGiB, 2)}), ` +
+        `peak RSS ${fmt(s.peakRssMiB, 0)} vs ${fmt(b.peakRssMiB, 0)} MiB`)
     }
   }
   for (const [name, s] of Object.entries(result.servers)) {

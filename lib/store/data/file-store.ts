@@ -19,7 +19,7 @@ async function writeFully (handle: FileHandle, chunk: Buffer, position: number):
 }
 
 /** Chunks queued beyond the write in flight before the body is paused (backpressure). */
-const QUEUE_LIMIT = 256 << 10
+const QUEUE_LIMIT = 128 << 10
 
 /**
  * Keeps one positional write in flight while the next chunks of the body are
