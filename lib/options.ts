@@ -40,13 +40,19 @@ function nonNegativeInteger (options: Record<string, unknown>, name: string, fal
   return value as number
 }
 
+/**
+ * Every key `resolveOptions` accepts; any other key fails at register time.
+ * Exported read-only so that the docs test can compare it with docs/reference.md.
+ */
+export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
+  'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
+  'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
+  // Fastify's own register options travel in the same object.
+  'logLevel', 'logSerializers'] as const)
+
 export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const options = input as Record<string, unknown>
-  const known = new Set(['prefix', 'uploadDir', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
-    'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
-    'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
-    // Fastify's own register options travel in the same object.
-    'logLevel', 'logSerializers'])
+  const known = new Set<string>(PLUGIN_OPTION_NAMES)
   for (const key of Object.keys(options)) if (!known.has(key)) fail(`unknown option "${key}"`)
 
   const prefix = input.prefix ?? '/files'

@@ -13,21 +13,32 @@ export type ChecksumAlgorithm = 'sha1' | 'sha256' | 'sha512' | 'md5'
 /** Decoded Upload-Metadata: a key without a value maps to null. */
 export type UploadMetadata = Record<string, string | null>
 
-/** One upload as stored in the metadata table. */
+/**
+ * One upload as stored in the metadata table: what `app.tus.get` / `list`
+ * answer and what onComplete and onTerminate receive.
+ */
 export interface UploadRecord {
-  /** Url-safe id, part of the upload URL. */
+  /** Url-safe id (`[A-Za-z0-9_-]{1,100}`): the last segment of the upload URL and the file name in uploadDir. */
   id: string
-  /** Bytes received and stored so far. Never ahead of the bytes on disk. */
+  /** Bytes received and committed so far. Never ahead of the bytes on disk. */
   offset: number
-  /** Total size, or null while the length is deferred. */
+  /**
+   * Total size in bytes, or null while the length is deferred (creation-defer-length),
+   * and for a final upload whose parts' lengths are not all known yet.
+   */
   length: number | null
+  /** Decoded Upload-Metadata (values decoded as UTF-8; a key sent without value is null). */
   metadata: UploadMetadata
   /** 'partial' or 'final' for the concatenation extension, else null. */
   concat: 'partial' | 'final' | null
-  /** For a final upload: the ids of its partial uploads, in order. */
+  /** For a final upload: the ids of its partial uploads, in order. Null otherwise. */
   parts: string[] | null
+  /** When the upload was created. */
   createdAt: Date
-  /** When an unfinished upload expires, or null when it never does. */
+  /**
+   * When an unfinished upload expires (sliding: moved forward by every write), or null
+   * when it never does (no `expiration` option, finished, or a final upload waiting for its parts).
+   */
   expiresAt: Date | null
   /** When the last byte was stored; null while unfinished. */
   completedAt: Date | null
@@ -45,24 +56,44 @@ export interface UploadRecord {
  * - 'failed': every attempt threw; no more retries (`lastError` says why).
  */
 export interface CompleteHookStatus {
+  /** Where the delivery stands (see above). */
   state: 'pending' | 'running' | 'delivered' | 'rejected' | 'failed'
+  /** Runs started so far (a run lost in a crash counts). */
   attempts: number
+  /** Message of the last failure or rejection (one line, at most 1000 characters), else null. */
   lastError: string | null
+  /** 'pending': not before this time (retry backoff); 'running': when the claim's lease ends. Null otherwise. */
   nextAttemptAt: Date | null
+  /** When every handler returned ('delivered'), else null. */
   deliveredAt: Date | null
 }
 
 /** What a client asked to create, as seen by onCreate. */
 export interface UploadRequestInfo {
+  /**
+   * Upload-Length in bytes; null when deferred (Upload-Defer-Length: 1), or for a
+   * final upload when one of its parts has no length yet.
+   */
   length: number | null
+  /** Decoded Upload-Metadata; replaced by the metadata an earlier onCreate handler returned. */
   metadata: UploadMetadata
+  /** 'partial' or 'final' (Upload-Concat), else null. */
   concat: 'partial' | 'final' | null
+  /** For a final upload: the ids of the partial uploads it joins, in order. Null otherwise. */
   parts: string[] | null
 }
 
-/** Payload of the onCreate hook; it runs before the upload exists. */
+/**
+ * Payload of the onCreate hook. It runs in the creating request, after the
+ * headers were validated and before anything is stored; once per such request,
+ * never retried. It may run for a creation that fails afterwards (the id it
+ * chose exists, a creation-with-upload body is rejected), so it does not prove
+ * the upload exists.
+ */
 export interface CreateHookPayload {
+  /** The creating POST. */
   request: FastifyRequest
+  /** What the client asked for. */
   upload: UploadRequestInfo
 }
 
@@ -72,61 +103,88 @@ export interface CreateHookPayload {
  * To reject the creation, throw `new TusError(status, reason)`.
  */
 export interface CreateHookResult {
+  /** The id of the new upload instead of 128 random bits (an existing id answers 409, one outside the alphabet 500). The last handler that returns one wins. */
   id?: string
+  /** Replaces (does not merge with) the metadata; later handlers see the new one. */
   metadata?: UploadMetadata
 }
 
 /**
  * Payload of onComplete: the row already says complete, all bytes are stored.
- * Delivery is at least once: a run that throws or dies is run again, so a
- * handler should be idempotent, keyed on `idempotencyKey`.
+ * Delivery is at least once: a run that throws or dies is run again (every
+ * handler, also those that had returned), so a handler should be idempotent,
+ * keyed on `idempotencyKey`. A TusError with a status below 500 rejects the
+ * upload instead: not retried, and with completeDelivery 'wait' the finishing
+ * request answers with it. Never called for partial uploads.
  */
 export interface CompleteHookPayload {
-  /** The request that finished the upload; null when run again later. */
+  /** The request that finished the upload, on the first attempt; null on retries and on runs taken up after a crash. */
   request: FastifyRequest | null
+  /** The finished upload as read from the table (`completeHook.state` is 'running'). */
   upload: UploadRecord
-  /** Stable across every attempt for this upload. */
+  /** `<id>:complete`: the same on every attempt for this upload. */
   idempotencyKey: string
-  /** 1 for the first run, then 2, 3... */
+  /** 1 for the first run, then 2, 3... up to the completeHookAttempts option. */
   attempt: number
 }
 
 /** Why an upload was removed. */
 export type TerminationReason = 'client' | 'expired' | 'server'
 
-/** Payload of onTerminate: the row and the bytes are already gone. */
+/**
+ * Payload of onTerminate: the row and the bytes are already gone. At most once:
+ * never retried, and not run if the process dies right after the removal. A
+ * throw does not undo the removal.
+ */
 export interface TerminateHookPayload {
+  /** The DELETE request; null for reason 'expired' and 'server'. */
   request: FastifyRequest | null
+  /** The upload as it was before its removal. */
   upload: UploadRecord
+  /** Who removed it. */
   reason: TerminationReason
 }
 
+/** An onCreate handler: reject by throwing a TusError, or return a new id and/or metadata. */
 export type OnCreateHook = (payload: CreateHookPayload) => CreateHookResult | void | Promise<CreateHookResult | void>
+/** An onComplete handler; should be idempotent (see CompleteHookPayload). */
 export type OnCompleteHook = (payload: CompleteHookPayload) => void | Promise<void>
+/** An onTerminate handler, for clean-up. */
 export type OnTerminateHook = (payload: TerminateHookPayload) => void | Promise<void>
 
+/** The hooks by name, as taken by `app.tus.addHook` and the plugin options. */
 export interface TusHooks {
+  /** Before an upload is created. */
   onCreate: OnCreateHook
+  /** After an upload's last byte is stored (at least once). */
   onComplete: OnCompleteHook
+  /** After an upload was removed (at most once). */
   onTerminate: OnTerminateHook
 }
+/** 'onCreate' | 'onComplete' | 'onTerminate'. */
 export type TusHookName = keyof TusHooks
 
 /** CORS settings handed to @fastify/cors; tus headers are always allowed and exposed. */
 export interface TusCorsOptions {
-  /** Allowed origins: '*', one origin, a list, or a RegExp. Default '*'. */
+  /** Allowed origins: '*', one origin, a list, a RegExp, or a boolean (true reflects the request's origin). Default '*'. */
   origin?: string | string[] | RegExp | boolean
+  /** Send Access-Control-Allow-Credentials: true. Default false. */
   credentials?: boolean
-  /** Extra request headers to allow beyond the tus ones (e.g. Authorization is included already). */
+  /** Extra request headers to allow beyond the tus ones (Authorization, Content-Type, X-Requested-With, X-Request-ID are included already). Default []. */
   allowedHeaders?: string[]
-  /** Preflight cache lifetime in seconds. Default 86400. */
+  /** Preflight cache lifetime (Access-Control-Max-Age) in seconds. Default 86400. */
   maxAge?: number
 }
 
+/**
+ * Options of `app.register(tus, options)`. Checked at register time: a wrong
+ * type, a value out of range or an unknown key fails with a TypeError naming
+ * the option. docs/reference.md lists them with their defaults.
+ */
 export interface TusPluginOptions {
-  /** URL path the upload endpoint is mounted at. Default '/files'. */
+  /** URL path the upload endpoint is mounted at (segments of [A-Za-z0-9._~-]; a trailing '/' is dropped). Default '/files'. */
   prefix?: string
-  /** Directory holding the uploaded bytes. Default './uploads'. */
+  /** Directory holding the uploaded bytes, one file per upload; created if missing. Default './uploads'. */
   uploadDir?: string
   /**
    * Metadata database: a SQLite file path (default './uploads.db'), a
@@ -135,11 +193,12 @@ export interface TusPluginOptions {
    * then neither creates nor destroys it).
    */
   db?: string | Kysely<any>
-  /** Connections in the pool the plugin opens for a PostgreSQL connection string. Default 10. */
+  /** Connections in the pool the plugin opens for a PostgreSQL connection string (at least 1; an error with any other `db`). Default 10. */
   poolSize?: number
   /**
    * PostgreSQL schema the plugin's tables live in, created when missing (only
-   * with a connection string). Default: the connection's search_path (public).
+   * with a connection string; a plain identifier, at most 63 characters).
+   * Default: the connection's search_path (public).
    */
   schema?: string
   /**
@@ -152,22 +211,29 @@ export interface TusPluginOptions {
   /**
    * With the database locker: how long a lock lasts without renewal, in ms. A
    * holder renews it every quarter of this; a lock held by an instance that died
-   * is given up after at most this long. Default 10000.
+   * is given up after at most this long. At least 300. Default 10000.
    */
   lockLease?: number
-  /** Largest upload accepted, in bytes (Tus-Max-Size). Default: no limit. */
+  /** Largest upload accepted, in bytes (advertised as Tus-Max-Size; 413 beyond). Default 0: no limit. */
   maxSize?: number
-  /** Largest body of a single PATCH or creation-with-upload POST, in bytes. Default: no limit. */
+  /** Largest body of a single PATCH or creation-with-upload POST, in bytes (413 beyond). Default 0: no limit. */
   maxChunkSize?: number
-  /** Largest Upload-Metadata header accepted, in bytes. Default 4096. */
+  /** Largest Upload-Metadata header accepted, in bytes (400 beyond). Default 4096. */
   maxMetadataSize?: number
-  /** Unfinished uploads expire this many ms after their last write. Default: never (0). */
+  /**
+   * Unfinished uploads expire this many ms after their last write (sliding), then
+   * answer 410 until the cleanup removes them. Non-zero advertises the expiration
+   * extension. Default 0: never.
+   */
   expiration?: number
-  /** How often expired uploads are removed, in ms. Default: min(expiration, 1 hour). 0 disables the timer. */
+  /**
+   * How often expired uploads are removed, in ms. Default: 0 without `expiration`,
+   * else min(expiration, 1 hour). 0 disables the timer (`app.tus.cleanupExpired()` still works).
+   */
   cleanupInterval?: number
-  /** Checksum algorithms advertised and accepted. Default all four. */
+  /** Checksum algorithms advertised and accepted in Upload-Checksum; [] turns the checksum extension off. Default all four. */
   checksumAlgorithms?: ChecksumAlgorithm[]
-  /** fsync the bytes of every write before the offset is advanced. Default true. */
+  /** fsync the bytes of every write before the offset that covers them is committed. Default true. */
   fsync?: boolean
   /**
    * During a long PATCH, commit the offset after about every this many bytes
@@ -186,17 +252,19 @@ export interface TusPluginOptions {
    * ('background'). Either way delivery is recorded and retried.
    */
   completeDelivery?: 'wait' | 'background'
-  /** How many times onComplete is attempted before the upload is marked 'failed'. Default 10. */
+  /** How many times onComplete is attempted before the delivery is marked 'failed' (at least 1). Default 10. */
   completeHookAttempts?: number
-  /** How long a running onComplete holds its claim before another run may take over, in ms; renewed while it runs. Default 30000. */
+  /** How long a running onComplete holds its claim before another run may take over, in ms (at least 100); renewed every third of it while it runs. Default 30000. */
   completeHookLease?: number
-  /** How often due onComplete retries are looked for, in ms. Default 5000. */
+  /** How often due onComplete deliveries are looked for, in ms; 0 disables the timer (`app.tus.runDueCompleteHooks()` still works). Default 5000. */
   completeHookRetryInterval?: number
-  /** CORS through @fastify/cors; `false` leaves CORS to the host app. Default: any origin. */
+  /** CORS through @fastify/cors, inside the plugin's scope; `false` leaves CORS to the host app. Default {}: any origin. */
   cors?: TusCorsOptions | false
-  /** Handlers registered at start; more can be added with `app.tus.addHook`. */
+  /** onCreate handlers, run before those added with `app.tus.addHook`. Default: none. */
   onCreate?: OnCreateHook | OnCreateHook[]
+  /** onComplete handlers, run before those added with `app.tus.addHook`. Default: none. */
   onComplete?: OnCompleteHook | OnCompleteHook[]
+  /** onTerminate handlers, run before those added with `app.tus.addHook`. Default: none. */
   onTerminate?: OnTerminateHook | OnTerminateHook[]
 }
 
@@ -215,8 +283,10 @@ export interface WriteResult {
 
 /** Bytes: make room for a new upload. */
 export interface ByteCreator {
+  /** Create the (empty) bytes of a new upload. */
   create(id: string): Promise<void>
 }
+/** How ByteWriter.write stores a body. */
 export interface WriteOptions {
   /** Make the bytes durable (fsync) before the write answers, and before each checkpoint. */
   flush?: boolean
@@ -225,21 +295,26 @@ export interface WriteOptions {
 }
 /** Bytes: append a stream at an offset. */
 export interface ByteWriter {
+  /** Write `source` starting at `offset`; answers how much reached storage (and the error that stopped it, if any). */
   write(id: string, offset: number, source: AsyncIterable<Buffer>, options?: WriteOptions): Promise<WriteResult>
   /** Cut the stored bytes back to `length` (used to undo a rejected chunk). */
   truncate(id: string, length: number): Promise<void>
 }
 /** Bytes: read a finished upload, optionally a byte range (inclusive end). */
 export interface ByteReader {
+  /** The stored bytes, or the inclusive range `start`…`end` of them. */
   createReadStream(id: string, range?: { start: number; end: number }): Readable
+  /** Bytes stored for `id`, or null when it has none. */
   size(id: string): Promise<number | null>
 }
 /** Bytes: remove an upload's bytes; missing bytes are not an error. */
 export interface ByteTerminator {
+  /** Remove the bytes of `id`. */
   remove(id: string): Promise<void>
 }
 /** Bytes: join finished partial uploads into a final one, in order. */
 export interface ByteConcatenator {
+  /** Write the bytes of `partIds`, in order, as the bytes of `targetId`; `flush` fsyncs them. */
   concatenate(targetId: string, partIds: string[], options?: { flush?: boolean }): Promise<void>
 }
 /** Bytes: what is stored, for reconciling storage with the table after a crash. */
@@ -250,28 +325,39 @@ export interface ByteLister {
 /** Everything the plugin needs from a byte store. */
 export type DataStore = ByteCreator & ByteWriter & ByteReader & ByteTerminator & ByteConcatenator & ByteLister
 
+/** A row to insert: an upload at offset 0, not complete. Fields as in UploadRecord. */
 export interface NewUpload {
+  /** The id (already validated). */
   id: string
+  /** Total size in bytes, or null while deferred. */
   length: number | null
+  /** Decoded metadata, after onCreate. */
   metadata: UploadMetadata
+  /** Concatenation role, or null. */
   concat: 'partial' | 'final' | null
+  /** A final upload's partial upload ids, in order, else null. */
   parts: string[] | null
+  /** First expiry, or null. */
   expiresAt: Date | null
 }
 
+/** What changes with an offset (UploadRepository.advanceOffset). */
 export interface OffsetChanges {
+  /** The new expiry (null: none). */
   expiresAt: Date | null
   /** Record completion; onComplete delivery becomes 'pending' unless this is a partial upload. */
   complete: boolean
+  /** The upload is a partial one: completion owes no onComplete delivery. */
   partial?: boolean
   /** Also set the length (a final upload whose parts had deferred lengths). */
   length?: number
 }
 
+/** Options of `app.tus.list`. */
 export interface ListUploadsOptions {
   /** 'finished', 'unfinished' or 'all' (default). */
   status?: 'finished' | 'unfinished' | 'all'
-  /** Page size, default 100, at most 1000. */
+  /** Page size, default 100, clamped to 1…1000. */
   limit?: number
   /** Rows to skip, default 0. Uploads are ordered oldest first. */
   offset?: number
@@ -279,7 +365,9 @@ export interface ListUploadsOptions {
 
 /** Metadata: one table of uploads. Offsets move only by compare-and-set. */
 export interface UploadRepository {
+  /** Insert a new upload; answers the stored record. */
   insert(upload: NewUpload): Promise<UploadRecord>
+  /** The upload, or undefined. */
   get(id: string): Promise<UploadRecord | undefined>
   /**
    * Move the offset from `from` to `to` (compare-and-set); false when the offset
@@ -289,7 +377,9 @@ export interface UploadRepository {
   advanceOffset(id: string, from: number, to: number, changes: OffsetChanges): Promise<boolean>
   /** Set the length of a deferred-length upload; false when it was already set. */
   declareLength(id: string, length: number): Promise<boolean>
+  /** Delete the row; false when there was none. */
   delete(id: string): Promise<boolean>
+  /** Uploads oldest first, a page at a time. */
   list(options?: ListUploadsOptions): Promise<UploadRecord[]>
   /** Unfinished uploads whose expiry is before `now`. */
   listExpired(now: Date, limit: number): Promise<UploadRecord[]>
@@ -307,8 +397,10 @@ export interface UploadRepository {
 
 /** A held lock; release is idempotent. */
 export interface Lock {
+  /** Give the lock up. */
   release(): Promise<void>
 }
+/** What a request for a lock may ask for. */
 export interface LockRequest {
   /**
    * Kept with the lock once acquired: called when another request wants the
@@ -326,6 +418,7 @@ export interface LockRequest {
 }
 /** One writer per upload: null when the lock is held (and not given up). */
 export interface Locker {
+  /** Take the lock of upload `id` at once, or answer null when another holder keeps it. */
   tryAcquire(id: string, request?: LockRequest): Promise<Lock | null>
 }
 
@@ -333,18 +426,21 @@ export interface Locker {
 /* The `app.tus` decoration.                                           */
 /* ------------------------------------------------------------------ */
 
+/** `app.tus`: the uploads as seen from the host application. */
 export interface TusDecorator {
-  /** Add a lifecycle handler; handlers of one hook run in registration order. */
+  /** Add a lifecycle handler; handlers of one hook run in registration order. Throws a TypeError for an unknown hook or a non-function. */
   addHook<K extends TusHookName>(name: K, handler: TusHooks[K]): void
+  /** The upload record; undefined for an unknown id or one outside [A-Za-z0-9_-]{1,100}. Expired uploads not yet removed are included. */
   get(id: string): Promise<UploadRecord | undefined>
+  /** Uploads oldest first (createdAt, then id), one page (default 100, at most 1000). */
   list(options?: ListUploadsOptions): Promise<UploadRecord[]>
-  /** Read the stored bytes of an upload (finished or not), optionally a range (inclusive end). */
+  /** Read the stored bytes of an upload (finished or not), optionally a range (inclusive end). Rejects with a TusError 404 for an unknown id. */
   createReadStream(id: string, range?: { start: number; end: number }): Promise<Readable>
   /** Remove an upload (row and bytes); runs onTerminate with reason 'server'. False when unknown or busy. */
   delete(id: string): Promise<boolean>
-  /** Remove every expired unfinished upload now; answers how many were removed. */
+  /** Remove every expired unfinished upload now (skipping any being written); answers how many were removed. */
   cleanupExpired(): Promise<number>
-  /** Run every onComplete delivery that is due now (normally done by a timer); answers how many ran. */
+  /** Attempt every onComplete delivery that is due now (normally done by a timer); answers how many it attempted. */
   runDueCompleteHooks(): Promise<number>
   /** The absolute path prefix uploads are served under, e.g. '/files'. */
   readonly prefix: string

@@ -50,31 +50,34 @@ export interface ServeConfig {
   plugin: TusPluginOptions
 }
 
+/** The flags `fastify-tus serve` accepts (node:util parseArgs options); exported for the docs test. */
+export const SERVE_FLAGS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'base-path': { type: 'string' },
+  'upload-dir': { type: 'string' },
+  'db-path': { type: 'string' },
+  db: { type: 'string' },
+  'db-schema': { type: 'string' },
+  'db-pool-size': { type: 'string' },
+  'lock-lease': { type: 'string' },
+  'max-size': { type: 'string' },
+  'max-chunk-size': { type: 'string' },
+  'upload-expiry': { type: 'string' },
+  'cors-origin': { type: 'string', multiple: true },
+  'checksum-algorithms': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'trust-proxy': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
 export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
   const { values } = parseArgs({
     args: argv,
     strict: true,
     allowPositionals: false,
-    options: {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'base-path': { type: 'string' },
-      'upload-dir': { type: 'string' },
-      'db-path': { type: 'string' },
-      db: { type: 'string' },
-      'db-schema': { type: 'string' },
-      'db-pool-size': { type: 'string' },
-      'lock-lease': { type: 'string' },
-      'max-size': { type: 'string' },
-      'max-chunk-size': { type: 'string' },
-      'upload-expiry': { type: 'string' },
-      'cors-origin': { type: 'string', multiple: true },
-      'checksum-algorithms': { type: 'string' },
-      'idle-timeout': { type: 'string' },
-      'trust-proxy': { type: 'boolean' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' }
-    }
+    options: SERVE_FLAGS
   })
   if (values.help === true) return 'help'
   const port = integer(values.port, '--port', 8080)

@@ -70,27 +70,30 @@ export function defaultStatePath (env: NodeJS.ProcessEnv = process.env): string 
   return join(base, 'fastify-tus', 'uploads.json')
 }
 
+/** The flags `fastify-tus upload` accepts (node:util parseArgs options); exported for the docs test. */
+export const UPLOAD_FLAGS = {
+  'chunk-size': { type: 'string' },
+  checksum: { type: 'string' },
+  parallel: { type: 'string' },
+  metadata: { type: 'string', multiple: true },
+  header: { type: 'string', multiple: true },
+  resume: { type: 'boolean' },
+  retries: { type: 'string' },
+  timeout: { type: 'string' },
+  insecure: { type: 'boolean' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
 export function parseUploadArgs (argv: string[]): UploadConfig | 'help' {
   const { values, positionals } = parseArgs({
     args: argv,
     strict: true,
     allowPositionals: true,
-    options: {
-      'chunk-size': { type: 'string' },
-      checksum: { type: 'string' },
-      parallel: { type: 'string' },
-      metadata: { type: 'string', multiple: true },
-      header: { type: 'string', multiple: true },
-      resume: { type: 'boolean' },
-      retries: { type: 'string' },
-      timeout: { type: 'string' },
-      insecure: { type: 'boolean' },
-      ca: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' }
-    }
+    options: UPLOAD_FLAGS
   })
   if (values.help === true) return 'help'
   if (positionals.length !== 2) throw new UploadUsageError(`expected <file> and <url>, got ${positionals.length} argument${positionals.length === 1 ? '' : 's'}`)

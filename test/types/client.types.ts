@@ -1,0 +1,65 @@
+// Type tests for fastify-tus/client: compiled (never run) by `npm run typecheck`.
+// A line marked @ts-expect-error must fail to compile, or the typecheck fails.
+import Fastify from 'fastify'
+import {
+  TusClient, Uploader, tusClient, FileURLStorage, InMemoryURLStorage, TusHttpError, TusClientError, TusNetworkError, TusTimeoutError,
+  type ChunkResult, type PreviousUpload, type TusClientOptions, type TusProgress, type TusServerInfo, type TusUploadInfo, type URLStorage
+} from '../../lib/client/index.js'
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
+function expectType<T extends true> (): T | void {}
+
+const client = new TusClient({ endpoint: 'http://127.0.0.1:8080/files', chunkSize: 1 << 20, checksum: 'sha256', urlStorage: new InMemoryURLStorage() })
+expectType<Equal<ReturnType<typeof client.upload>, Promise<string>>>()
+expectType<Equal<ReturnType<typeof client.resume>, Promise<string>>>()
+expectType<Equal<ReturnType<typeof client.createUploader>, Promise<Uploader>>>()
+expectType<Equal<ReturnType<typeof client.findPreviousUploads>, Promise<PreviousUpload[]>>>()
+expectType<Equal<ReturnType<typeof client.createPartialUpload>, Promise<string>>>()
+expectType<Equal<ReturnType<typeof client.createFinalUpload>, Promise<string>>>()
+expectType<Equal<ReturnType<typeof client.getServerInfo>, Promise<TusServerInfo>>>()
+expectType<Equal<ReturnType<typeof client.getUploadInfo>, Promise<TusUploadInfo>>>()
+expectType<Equal<ReturnType<typeof client.delete>, Promise<void>>>()
+
+await client.upload(Buffer.from('x'), {
+  metadata: { filename: 'x.txt' },
+  parallel: 2,
+  keepUrl: true,
+  onProgress: (p) => { expectType<Equal<typeof p, TusProgress>>(); expectType<Equal<typeof p.percent, number | null>>() }
+})
+const uploader = await client.createUploader('./file.bin', { url: 'http://127.0.0.1:8080/files/abc' })
+expectType<Equal<Awaited<ReturnType<typeof uploader.uploadChunk>>, ChunkResult>>()
+expectType<Equal<typeof uploader.url, string | null>>()
+expectType<Equal<typeof uploader.length, number | null>>()
+const info = await client.getUploadInfo('abc')
+expectType<Equal<typeof info.offset, number | null>>()
+expectType<Equal<typeof info.metadata, Record<string, string>>>()
+
+const storage: URLStorage = new FileURLStorage('./urls.json', { lockTimeout: 5000, staleLockAge: 5000 })
+void storage
+
+try { await client.delete('abc') } catch (err) {
+  if (err instanceof TusHttpError) { const status: number = err.statusCode; const body: string = err.body; void status; void body }
+  if (err instanceof TusTimeoutError) { const isNetwork: TusNetworkError = err; void isNetwork }
+  if (err instanceof TusClientError) { const code: string = err.code; void code }
+}
+
+// The decorator.
+const app = Fastify()
+await app.register(tusClient, { endpoint: 'https://uploads.example/files' })
+expectType<Equal<typeof app.tusClient, TusClient>>()
+
+// @ts-expect-error endpoint is required
+const noEndpoint: TusClientOptions = { chunkSize: 1024 }
+// @ts-expect-error unknown checksum algorithm
+const badChecksum: TusClientOptions = { endpoint: 'http://x/files', checksum: 'crc32' }
+// @ts-expect-error chunkSize is a number
+const badChunk: TusClientOptions = { endpoint: 'http://x/files', chunkSize: '1m' }
+// @ts-expect-error unknown option key
+const badKey: TusClientOptions = { endpoint: 'http://x/files', retries: 3 }
+void noEndpoint; void badChecksum; void badChunk; void badKey
+// @ts-expect-error metadata values are strings
+await client.upload('./file.bin', { metadata: { size: 5 } })
+// @ts-expect-error resume takes no parallel option
+await client.resume('./file.bin', 'http://x/files/abc', { parallel: 2 })
+// @ts-expect-error the decorator checks its options
+await app.register(tusClient, { endpoint: 5 })
