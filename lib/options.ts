@@ -72,7 +72,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     if (!(typeof db === 'string' && isPostgresUrl(db))) fail('option schema applies to a PostgreSQL connection string only')
   }
   const locker = input.locker ?? 'auto'
-  if (locker !== 'auto' && locker !== 'memory' && locker !== 'database') fail(`option locker must be 'memory' or 'database', got ${JSON.stringify(locker)}`)
+  if (locker !== 'auto' && locker !== 'memory' && locker !== 'database') fail(`option locker must be 'auto', 'memory' or 'database', got ${JSON.stringify(locker)}`)
   const lockLease = nonNegativeInteger(options, 'lockLease', 10_000)
   if (lockLease < 300) fail('option lockLease must be at least 300 ms')
 

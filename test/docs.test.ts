@@ -106,7 +106,7 @@ t.test(`plugin options: ${REFERENCE} lists every option with the code's default`
   // Defaults that depend on other options or on the database: checked against the code, and their wording in the docs.
   const derived: Record<string, { doc: RegExp, check: () => void }> = {
     locker: {
-      doc: /^`'database'` on PostgreSQL, else `'memory'`$/,
+      doc: /^`'auto'`: `'database'` on PostgreSQL, else `'memory'`$/,
       // 'auto' is the code's "decided once the database is open" (lib/index.ts: database on PostgreSQL, else memory).
       check: () => t.equal(resolved.locker, 'auto', 'locker defaults to auto (lib/index.ts: database on PostgreSQL, memory otherwise)')
     },

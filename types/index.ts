@@ -204,10 +204,10 @@ export interface TusPluginOptions {
   /**
    * How one writer per upload is ensured: 'memory' (within this process) or
    * 'database' (a lease row in the table, for several instances on one
-   * database; an in-process lock is still taken first). Default 'database' on
-   * PostgreSQL, 'memory' otherwise.
+   * database; an in-process lock is still taken first). Default 'auto':
+   * 'database' on PostgreSQL, 'memory' otherwise.
    */
-  locker?: 'memory' | 'database'
+  locker?: 'auto' | 'memory' | 'database'
   /**
    * With the database locker: how long a lock lasts without renewal, in ms. A
    * holder renews it every quarter of this; a lock held by an instance that died

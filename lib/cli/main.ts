@@ -27,7 +27,9 @@ async function main (argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const usage = err instanceof UsageError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS') === true
-  process.stderr.write(`fastify-tus: ${(err as Error).message ?? String(err)}\n`)
+  // The plugin's own errors already start with the program's name.
+  const message = String((err as Error).message ?? err).replace(/^fastify-tus: /, '')
+  process.stderr.write(`fastify-tus: ${message}\n`)
   if (usage) process.stderr.write(`\n${SERVE_HELP}`)
   process.exit(usage ? 2 : 1)
 })

@@ -38,7 +38,16 @@ export class HookRegistry {
     for (const handler of this.handlers.onComplete) await handler(payload)
   }
 
+  /** Every handler runs even when one throws (each is the only cleanup it will get); the first error is rethrown after. */
   async runTerminate (payload: TerminateHookPayload): Promise<void> {
-    for (const handler of this.handlers.onTerminate) await handler(payload)
+    let failure: { err: unknown } | undefined
+    for (const handler of this.handlers.onTerminate) {
+      try {
+        await handler(payload)
+      } catch (err) {
+        failure ??= { err }
+      }
+    }
+    if (failure !== undefined) throw failure.err
   }
 }

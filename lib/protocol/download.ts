@@ -52,6 +52,9 @@ export async function handleDownload (ctx: TusContext, request: FastifyRequest, 
   const upload = await loadUpload(ctx, id)
   if (upload.completedAt === null) throw new TusError(409, 'upload is not finished')
   const size = upload.offset
+  // The row says finished but the bytes may have been taken away (an onComplete
+  // that moved the file, a lost volume): say so instead of failing mid-stream.
+  if (size > 0 && ((await ctx.store.size(id)) ?? -1) < size) throw new TusError(410, 'the upload is finished but its bytes are no longer in storage')
 
   const declared = (upload.metadata.filetype ?? upload.metadata.type ?? '').split(';')[0]!.trim().toLowerCase()
   const inline = INLINE_TYPES.has(declared)

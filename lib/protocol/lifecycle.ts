@@ -66,7 +66,13 @@ export async function assembleFinal (ctx: TusContext, final: UploadRecord, reque
 export async function terminateUpload (ctx: TusContext, upload: UploadRecord, reason: TerminationReason, request: FastifyRequest | null): Promise<boolean> {
   if (!await ctx.uploads.delete(upload.id)) return false
   await ctx.store.remove(upload.id)
-  await ctx.hooks.runTerminate({ request, upload, reason })
+  // The upload is gone whatever a handler does: a throwing onTerminate is
+  // logged, and the removal (and its answer, and the finals below) goes on.
+  try {
+    await ctx.hooks.runTerminate({ request, upload, reason })
+  } catch (err) {
+    ctx.log.error({ err, upload: upload.id }, 'fastify-tus: an onTerminate handler failed')
+  }
   if (upload.concat === 'partial') {
     for (const final of await ctx.uploads.finalsWaitingFor(upload.id)) {
       const lock = await ctx.locker.tryAcquire(final.id)

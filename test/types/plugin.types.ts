@@ -128,7 +128,7 @@ await app.register(tus, { uploaddir: './x' })
 
 // Several instances on PostgreSQL.
 const scaled: TusPluginOptions = { db: 'postgres://tus@db:5432/uploads', schema: 'tus', poolSize: 20, locker: 'database', lockLease: 5000 }
-// @ts-expect-error locker is 'memory' or 'database'
+// @ts-expect-error locker is 'auto', 'memory' or 'database'
 const badLocker: TusPluginOptions = { locker: 'redis' }
 void scaled; void badLocker
 

@@ -109,12 +109,14 @@ const migrations: Record<string, Migration> = {
 /**
  * Errors a concurrent start can cause, worth another try: SQLITE_BUSY; a table
  * or row another process created at the same moment; and on PostgreSQL, a
- * schema or table dropped while Kysely's introspection (which looks at every
- * schema) ran (3F000, 42P01).
+ * schema, table or column dropped while Kysely's introspection (which looks at
+ * every schema) ran (3F000, 42P01, 42703 in pg_get_serial_sequence).
  */
 const isBusy = (err: unknown): boolean => {
   const code = String((err as { code?: string })?.code ?? '')
-  return code === '3F000' || code === '42P01' ||
+  // 42703 from pg_get_serial_sequence: that introspection looked at a column of a table being dropped with its schema.
+  const droppedColumn = code === '42703' && (err as { routine?: string })?.routine === 'pg_get_serial_sequence'
+  return code === '3F000' || code === '42P01' || droppedColumn ||
     /SQLITE_BUSY|database is locked|duplicate key|already exists|UNIQUE constraint|duplicate column/i.test(String((err as Error)?.message ?? err) + code)
 }
 
