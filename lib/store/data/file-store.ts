@@ -22,6 +22,13 @@ async function writeFully (handle: FileHandle, chunk: Buffer, position: number):
 const QUEUE_LIMIT = 128 << 10
 
 /**
+ * With flushing on, a background datasync is started after every this many bytes
+ * written. Measured: 64 concurrent 16 MiB uploads +17–32% (four A/B pairs),
+ * single large uploads unchanged.
+ */
+const EARLY_SYNC_BYTES = 1 << 20
+
+/**
  * Keeps one positional write in flight while the next chunks of the body are
  * received (and hashed), then writes those together with one writev. Serial
  * write-then-read left the event loop idle for the length of every write.
@@ -36,8 +43,11 @@ class PipelinedWriter {
   private pendingBytes = 0
   private inflight: Promise<void> | undefined
   private failure: unknown
+  private syncing: Promise<void> | undefined
+  private syncedUpTo = 0
 
-  constructor (private readonly handle: FileHandle, private readonly offset: number) {}
+  /** With `earlySync` > 0, writeback is started every that many bytes (see startSync). */
+  constructor (private readonly handle: FileHandle, private readonly offset: number, private readonly earlySync = 0) {}
 
   async push (chunk: Buffer): Promise<void> {
     if (this.failure !== undefined) throw this.failure
@@ -82,7 +92,28 @@ class PipelinedWriter {
         skip = 0
       }
       this.written += size
+      this.startSync()
     }
+  }
+
+  /**
+   * Starts a datasync in the background (one at a time), so the disk writes
+   * while the body is still arriving instead of all at once in the final
+   * datasync that the reply waits for, when many uploads share the disk.
+   * Nothing depends on it: offsets move only after an awaited datasync, which
+   * also reports any error this one swallows.
+   */
+  private startSync (): void {
+    if (this.earlySync === 0 || this.syncing !== undefined || this.written - this.syncedUpTo < this.earlySync) return
+    const upTo = this.written
+    this.syncing = this.handle.datasync()
+      .then(() => { this.syncedUpTo = upTo }, () => {})
+      .finally(() => { this.syncing = undefined })
+  }
+
+  /** Wait for a background datasync: the handle must not close under it. */
+  async quiesce (): Promise<void> {
+    await this.syncing
   }
 }
 
@@ -110,7 +141,7 @@ export class FileStore implements DataStore {
 
   async write (id: string, offset: number, source: AsyncIterable<Buffer>, options: WriteOptions = {}): Promise<WriteResult> {
     const handle = await open(this.path(id), 'r+')
-    const writer = new PipelinedWriter(handle, offset)
+    const writer = new PipelinedWriter(handle, offset, options.flush === true ? EARLY_SYNC_BYTES : 0)
     let error: unknown
     try {
       const { size } = await handle.stat()
@@ -138,8 +169,10 @@ export class FileStore implements DataStore {
       } catch (err) {
         error ??= err
       }
+      await writer.quiesce()
       if (options.flush === true && writer.written > 0) await handle.datasync()
     } finally {
+      await writer.quiesce()
       await handle.close()
     }
     return error === undefined ? { bytesWritten: writer.written } : { bytesWritten: writer.written, error }
