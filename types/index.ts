@@ -292,6 +292,11 @@ export interface WriteOptions {
   flush?: boolean
   /** Called after about every `every` bytes, once they are stored (and flushed). */
   checkpoint?: { every: number; at: (bytesWritten: number) => Promise<void> }
+  /**
+   * The upload's bytes do not exist yet: create them with this write (at offset
+   * 0), failing if they do. Saves creation-with-upload a separate create.
+   */
+  create?: boolean
 }
 /** Bytes: append a stream at an offset. */
 export interface ByteWriter {
@@ -339,6 +344,10 @@ export interface NewUpload {
   parts: string[] | null
   /** First expiry, or null. */
   expiresAt: Date | null
+  /** Bytes already stored (creation-with-upload writes the body before the row); default 0. */
+  offset?: number
+  /** The stored bytes are the whole upload: record it complete (onComplete owed as with advanceOffset). */
+  complete?: boolean
 }
 
 /** What changes with an offset (UploadRepository.advanceOffset). */

@@ -4,16 +4,17 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { UploadRecord } from '../../types/index.js'
+import type { NewUpload, UploadRecord } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
 import { finalLength, resolveParts } from './concat.js'
 import {
-  OFFSET_OCTET_STREAM, hasBody, isValidId, mediaType, parseChecksum, parseConcat, parseMetadata, parseSize, single
+  OFFSET_OCTET_STREAM, hasBody, isValidId, mediaType, parseChecksum, parseConcat, parseMetadata, parseSize, single, type ChecksumHeader
 } from './headers.js'
+import { BodyReadError } from './checksum.js'
 import { assembleFinal, completeUpload } from './lifecycle.js'
 import { expiresHeader } from './load.js'
-import { expiryFromNow, writeBody } from './write.js'
+import { expiryFromNow, meteredRequestBody } from './write.js'
 
 /** 128 random bits, hex: unguessable and inside the id alphabet. */
 const newId = (): string => randomBytes(16).toString('hex')
@@ -70,23 +71,19 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
   // A generated id (128 random bits) cannot collide; one an onCreate handler chose can.
   if (change.id !== undefined && await ctx.uploads.get(id) !== undefined) throw new TusError(409, `upload ${id} already exists`)
 
-  // Bytes first, then the row: a crash in between leaves a stray file, never a row without bytes.
-  await ctx.store.create(id)
-  let upload: UploadRecord
-  try {
-    upload = await ctx.uploads.insert({
-      id,
-      length,
-      metadata: change.metadata ?? metadata,
-      concat: info.concat,
-      parts: info.parts,
-      // A final upload waiting for its parts does not expire on its own; it goes with them.
-      expiresAt: concat?.kind === 'final' ? null : expiryFromNow(ctx)
-    })
-  } catch (err) {
-    await ctx.store.remove(id)
-    throw err
+  const draft: NewUpload = {
+    id,
+    length,
+    metadata: change.metadata ?? metadata,
+    concat: info.concat,
+    parts: info.parts,
+    // A final upload waiting for its parts does not expire on its own; it goes with them.
+    expiresAt: concat?.kind === 'final' ? null : expiryFromNow(ctx),
+    // An empty upload is finished the moment it exists.
+    complete: length === 0 && concat?.kind !== 'final'
   }
+  if (draft.complete === true) draft.expiresAt = null
+  let upload = withBody ? await createWithBody(ctx, request, draft, checksum) : await createEmpty(ctx, draft)
 
   const location = uploadUrl(ctx, request, id)
   if (upload.concat === 'final') {
@@ -96,11 +93,7 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
       if (upload.completedAt === null) await discard(ctx, id)
       throw err
     }
-  } else if (withBody) {
-    upload = await writeCreationBody(ctx, request, upload, checksum)
-  } else if (length === 0) {
-    await ctx.uploads.advanceOffset(id, 0, 0, { expiresAt: null, complete: true, partial: upload.concat === 'partial' })
-    upload = (await ctx.uploads.get(id)) ?? upload
+  } else if (upload.completedAt !== null) {
     await completeUpload(ctx, upload, request)
   }
 
@@ -119,22 +112,43 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
   }).send()
 }
 
-/**
- * creation-with-upload: the body is written like a PATCH at offset 0. If it
- * fails, the upload is removed again: its URL never reached the client.
- */
-async function writeCreationBody (ctx: TusContext, request: FastifyRequest, upload: UploadRecord, checksum: ReturnType<typeof parseChecksum>): Promise<UploadRecord> {
-  const lock = await ctx.locker.tryAcquire(upload.id)
-  if (lock === null) throw new TusError(423, 'upload is busy')
-  let outcome
+/** Bytes first, then the row: a crash in between leaves a stray file, never a row without bytes. */
+async function createEmpty (ctx: TusContext, draft: NewUpload): Promise<UploadRecord> {
+  await ctx.store.create(draft.id)
   try {
-    outcome = await writeBody(ctx, request, upload, checksum)
+    return await ctx.uploads.insert(draft)
   } catch (err) {
-    await discard(ctx, upload.id)
+    await ctx.store.remove(draft.id)
     throw err
-  } finally {
-    await lock.release()
   }
-  if (outcome.completed) await completeUpload(ctx, outcome.upload, request)
-  return outcome.upload
+}
+
+/**
+ * creation-with-upload in one step: the body streams into the new file, and
+ * only then is the row inserted, at the offset reached (finished when that is
+ * the whole upload). Nobody can know the URL before the answer, so there is
+ * nothing to lock and no checkpoint to make; a body that fails (too long, wrong
+ * checksum, cut off, storage error) leaves nothing behind, since its URL never
+ * reached the client.
+ */
+async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: NewUpload, checksum: ChecksumHeader | undefined): Promise<UploadRecord> {
+  const body = meteredRequestBody(ctx, request, { offset: 0, length: draft.length }, checksum)
+  // If this throws, the file was never ours (a creating write fails on an existing one): leave it.
+  const result = await ctx.store.write(draft.id, 0, body.source, { flush: ctx.options.fsync, create: true })
+  let failure: unknown = result.error
+  if (failure === undefined && !body.checksumMatches()) failure = new TusError(460, `Upload-Checksum ${checksum!.algorithm} does not match the body`)
+  if (failure !== undefined) {
+    await ctx.store.remove(draft.id)
+    if (failure instanceof TusError) throw failure
+    if (failure instanceof BodyReadError) throw new TusError(400, 'request body ended before it was complete')
+    ctx.log.error({ err: failure, upload: draft.id }, 'fastify-tus: storage write failed')
+    throw new TusError(500, 'storage write failed')
+  }
+  const complete = draft.length !== null && result.bytesWritten === draft.length
+  try {
+    return await ctx.uploads.insert({ ...draft, offset: result.bytesWritten, complete, expiresAt: complete ? null : expiryFromNow(ctx) })
+  } catch (err) {
+    await ctx.store.remove(draft.id)
+    throw err
+  }
 }

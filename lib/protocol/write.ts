@@ -15,7 +15,7 @@ import type { FastifyRequest } from 'fastify'
 import type { UploadRecord } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
-import { BodyReadError, meterBody, type BodyActivity } from './checksum.js'
+import { BodyReadError, meterBody, type BodyActivity, type MeteredBody } from './checksum.js'
 import type { ChecksumHeader } from './headers.js'
 
 export interface WriteOutcome {
@@ -29,7 +29,7 @@ export function expiryFromNow (ctx: TusContext): Date | null {
 }
 
 /** How many more bytes this request may carry, and the reason given when it carries more. */
-function allowance (ctx: TusContext, upload: UploadRecord): { limit: number; reason: string } {
+function allowance (ctx: TusContext, upload: Pick<UploadRecord, 'offset' | 'length'>): { limit: number; reason: string } {
   const { maxSize, maxChunkSize } = ctx.options
   let limit = Number.MAX_SAFE_INTEGER
   let reason = ''
@@ -42,6 +42,24 @@ function allowance (ctx: TusContext, upload: UploadRecord): { limit: number; rea
   return { limit, reason }
 }
 
+/**
+ * The request body, limited to what the upload may still take (a declared
+ * Content-Length beyond it answers 413 before anything is read) and hashed
+ * when a checksum was sent.
+ */
+export function meteredRequestBody (
+  ctx: TusContext,
+  request: FastifyRequest,
+  upload: Pick<UploadRecord, 'offset' | 'length'>,
+  checksum: ChecksumHeader | undefined,
+  activity?: BodyActivity
+): MeteredBody {
+  const { limit, reason } = allowance(ctx, upload)
+  const declared = request.headers['content-length']
+  if (declared !== undefined && Number(declared) > limit) throw new TusError(413, reason)
+  return meterBody(request.raw, limit, reason, checksum, activity)
+}
+
 export async function writeBody (
   ctx: TusContext,
   request: FastifyRequest,
@@ -51,12 +69,8 @@ export async function writeBody (
   declaresLength = false,
   activity?: BodyActivity
 ): Promise<WriteOutcome> {
-  const { limit, reason } = allowance(ctx, upload)
-  const declared = request.headers['content-length']
-  if (declared !== undefined && Number(declared) > limit) throw new TusError(413, reason)
-
   const start = upload.offset
-  const body = meterBody(request.raw, limit, reason, checksum, activity)
+  const body = meteredRequestBody(ctx, request, upload, checksum, activity)
   // The offset the row holds; checkpoints move it forward while the body streams.
   let committed = start
   let expiresAt = upload.expiresAt

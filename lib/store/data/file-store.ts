@@ -140,14 +140,18 @@ export class FileStore implements DataStore {
   }
 
   async write (id: string, offset: number, source: AsyncIterable<Buffer>, options: WriteOptions = {}): Promise<WriteResult> {
-    const handle = await open(this.path(id), 'r+')
+    if (options.create === true && offset !== 0) throw new Error('a write that creates the file starts at offset 0')
+    // 'wx': a creating write never clobbers an existing file.
+    const handle = await open(this.path(id), options.create === true ? 'wx' : 'r+')
     const writer = new PipelinedWriter(handle, offset, options.flush === true ? EARLY_SYNC_BYTES : 0)
     let error: unknown
     try {
-      const { size } = await handle.stat()
-      if (size < offset) throw new Error(`stored file of ${id} is shorter (${size}) than its offset (${offset})`)
-      // A longer file holds bytes of a write that never advanced the offset: drop them.
-      if (size > offset) await handle.truncate(offset)
+      if (options.create !== true) {
+        const { size } = await handle.stat()
+        if (size < offset) throw new Error(`stored file of ${id} is shorter (${size}) than its offset (${offset})`)
+        // A longer file holds bytes of a write that never advanced the offset: drop them.
+        if (size > offset) await handle.truncate(offset)
+      }
       const { checkpoint } = options
       let checkpointed = 0
       try {

@@ -56,7 +56,7 @@ export class KyselyUploadRepository implements UploadRepository {
   async insert (upload: NewUpload): Promise<UploadRecord> {
     const row: Row = {
       id: upload.id,
-      upload_offset: 0,
+      upload_offset: upload.offset ?? 0,
       upload_length: upload.length,
       metadata: JSON.stringify(upload.metadata),
       concat: upload.concat,
@@ -68,8 +68,9 @@ export class KyselyUploadRepository implements UploadRepository {
       complete_hook_attempts: 0,
       complete_hook_error: null,
       complete_hook_next_at: null,
-      complete_hook_done_at: null
-    }
+      complete_hook_done_at: null,
+      ...(upload.complete === true ? this.completion(upload.concat === 'partial') : {})
+    } as Row
     await this.db.insertInto('tus_uploads').values(row as any).execute()
     return toRecord(row)
   }
