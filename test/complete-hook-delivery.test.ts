@@ -2,6 +2,7 @@
 // lost with its process is run again after a restart, and the delivery state is
 // on the row for the app to see.
 import t from 'tap'
+import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TusError, type CompleteHookPayload } from '../lib/index.js'
@@ -116,4 +117,39 @@ t.test('a hook run lost with its process is run again after a restart', async (t
   t.not(runs[0]!.pid, runs[1]!.pid, 'by the restarted process')
   t.equal(runs[1]!.idempotencyKey, runs[0]!.idempotencyKey)
   t.same(runs.map((r) => r.attempt), [1, 2])
+})
+
+t.test('a handler that kills its process every time is given up after completeHookAttempts', async (t) => {
+  const dir = tempDir(t)
+  const database = testDatabase(t, dir, 'db.sqlite')
+  const env = {
+    UPLOAD_DIR: join(dir, 'uploads'), DB_PATH: database.db, DB_SCHEMA: database.schema ?? '', RUNS_FILE: join(dir, 'runs.jsonl'), LEASE: '300', ATTEMPTS: '2'
+  }
+  const died = async (server: { child: import('node:child_process').ChildProcess }): Promise<void> =>
+    new Promise<void>((resolve) => server.child.exitCode !== null || server.child.signalCode !== null ? resolve() : server.child.once('exit', () => resolve()))
+  const first = await spawnServer(t, ['test/fixtures/hook-server.js'], { ...env, HOOK_DIE: '1' })
+  const created = await send('POST', `${first.origin}/files/`, { headers: { ...TUS, 'Upload-Length': '4' } })
+  const url = created.headers.location as string
+  const id = url.split('/').pop()!
+  await patch(url, 0, Buffer.from('data')).catch(() => undefined)
+  await died(first)
+  // The second process takes the delivery up (attempt 2) as it starts and dies in it too,
+  // maybe before it ever listens: wait for its exit, not for its address.
+  const second = spawn(process.execPath, ['test/fixtures/hook-server.js'], { env: { ...process.env, ...env, HOOK_DIE: '1' }, stdio: 'ignore' })
+  t.teardown(() => { if (second.exitCode === null && second.signalCode === null) second.kill('SIGKILL') })
+  const timer = setTimeout(() => second.kill('SIGKILL'), 15_000)
+  await died({ child: second })
+  clearTimeout(timer)
+  t.equal(second.signalCode, 'SIGKILL', 'attempt 2 killed its process as well')
+
+  // The third claims it once more, sees the limit passed and marks it failed without running it.
+  const third = await spawnServer(t, ['test/fixtures/hook-server.js'], env)
+  let state: { completeHook?: { state: string; attempts: number; lastError: string | null } } | null = null
+  await waitFor(async () => {
+    state = JSON.parse((await send('GET', `${third.origin}/state/${id}`)).text) as typeof state
+    return state?.completeHook?.state === 'failed'
+  }, 5000, 'the delivery marked failed')
+  const runs = readFileSync(env.RUNS_FILE, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { attempt: number })
+  t.same(runs.map((r) => r.attempt), [1, 2], 'the handler ran twice, never a third time')
+  t.match(state!.completeHook!.lastError, /gave up after 2 attempts/)
 })

@@ -97,6 +97,14 @@ export class CompletionDelivery {
       const upload = await this.uploads.get(id) ?? known
       if (upload === undefined) return undefined
       const attempt = upload.completeHook?.attempts ?? 1
+      // Claimed more often than allowed: the earlier runs never finished, their
+      // process died in them (a handler that crashes it every time). Stop here.
+      if (attempt > this.settings.attempts) {
+        const error = `gave up after ${attempt - 1} attempts that did not finish (the process running them died)`
+        this.log.error({ upload: id, attempt }, `fastify-tus: onComplete ${error}`)
+        await this.uploads.settleCompleteHook(id, { state: 'failed', error, nextAttemptAt: null })
+        return undefined
+      }
       const renew = setInterval(() => {
         this.uploads.renewCompleteHook(id, new Date(Date.now() + this.settings.lease))
           .catch((err) => this.log.warn({ err, upload: id }, 'fastify-tus: renewing an onComplete lease failed'))
