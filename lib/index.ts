@@ -8,7 +8,7 @@
  * the routes, their body parser, error format and CORS live in a child scope.
  */
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRegisterOptions } from 'fastify'
 import type { TusPluginOptions } from '../types/index.js'
 import { resolveOptions } from './options.js'
 import { FileStore } from './store/data/file-store.js'
@@ -88,7 +88,14 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     if (owned) await db.destroy()
   })
 
-  await app.register(async (scope) => tusRoutes(scope, ctx), { prefix: options.prefix })
+  // Fastify's own register options: fastify-plugin shares the host's scope, where
+  // they would do nothing, so the routes' scope takes them.
+  const { logLevel, logSerializers } = input as { logLevel?: unknown; logSerializers?: unknown }
+  await app.register(async (scope) => tusRoutes(scope, ctx), {
+    prefix: options.prefix,
+    ...(logLevel === undefined ? {} : { logLevel }),
+    ...(logSerializers === undefined ? {} : { logSerializers })
+  } as FastifyRegisterOptions<unknown>)
 }
 
 export const tus = fp(fastifyTus, { fastify: '5.x', name: 'fastify-tus' })
