@@ -77,6 +77,9 @@ t.test('peak RSS of a 256 MiB upload stays near that of a 1 MiB one', { skip: pr
     t.equal(await sha256File(join(server.uploadDir, idOf(run.url))), expected, `${label}: stored bytes equal the source`)
     const growth = run.peak - baseline.peak
     t.comment(`${label}: peak RSS ${(baseline.peak / MiB).toFixed(1)} MiB for 1 MiB, ${(run.peak / MiB).toFixed(1)} MiB for ${total} MiB`)
-    t.ok(growth < 40 * MiB, `${label}: RSS grew by ${(growth / MiB).toFixed(1)} MiB for a ${total}x larger upload`)
+    // Bounded, not zero: the bytes read from the file or pipe are garbage once sent, and V8
+    // collects such off-heap buffers only after some 64 MiB of them have piled up (seen: 15-41 MiB
+    // of growth). An upload held whole would add its full size (256 MiB by default).
+    t.ok(growth < 64 * MiB, `${label}: RSS grew by ${(growth / MiB).toFixed(1)} MiB for a ${total}x larger upload`)
   }
 })
