@@ -41,6 +41,15 @@ for (const checksum of [undefined, 'sha1', 'sha256', 'sha512', 'md5'] as const) 
   })
 }
 
+t.test('a server record\'s metadata, valueless keys (null) included, can be sent as it is', async (t) => {
+  const server = await startServer(t)
+  const client = new TusClient({ endpoint: server.endpoint })
+  t.teardown(() => client.close())
+  const url = await client.upload(bytes(10), { metadata: { filename: 'a.bin', flag: null, empty: '' } })
+  t.same((await server.app.tus.get(idOf(url)))?.metadata, { filename: 'a.bin', flag: null, empty: null }, 'valueless keys arrive as keys without a value')
+  await t.rejects(client.upload(bytes(1), { metadata: { n: 1 as unknown as string } }), /metadata value of n must be a string or null/)
+})
+
 t.test('edge sizes: empty, one byte, exactly one chunk, an exact multiple of the chunk size', async (t) => {
   const server = await startServer(t)
   const client = new TusClient({ endpoint: server.endpoint, chunkSize: CHUNK, checksum: 'sha256' })

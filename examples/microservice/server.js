@@ -55,11 +55,10 @@ async function readRecord (id) {
 app.tus.addHook('onComplete', async ({ upload, idempotencyKey, attempt }) => {
   // At least once: a run after a successful one (same key, same record) has nothing to do.
   if (await readRecord(upload.id) !== undefined) return
-  // Metadata keys without a value are null here; the client sends them as empty values.
-  const metadata = Object.fromEntries(Object.entries(upload.metadata).map(([key, value]) => [key, value ?? '']))
   // The plugin keeps each upload's bytes in <uploadDir>/<id>; a file path lets the client
   // read it in chunks with a known length, and recognise it again when it resumes.
-  const url = await app.tusClient.upload(join(uploadDir, upload.id), { metadata })
+  // The record's metadata goes as it is (keys without a value are null here, and sent so).
+  const url = await app.tusClient.upload(join(uploadDir, upload.id), { metadata: upload.metadata })
   const record = { id: upload.id, key: idempotencyKey, url, size: upload.offset, forwardedAt: new Date().toISOString() }
   await writeFile(recordPath(upload.id) + '.tmp', JSON.stringify(record))
   await rename(recordPath(upload.id) + '.tmp', recordPath(upload.id))

@@ -94,7 +94,7 @@ export class TusClient {
   }
 
   /** Creates the final upload joining `urls` (finished partial uploads, in order); answers its URL. */
-  async createFinalUpload (urls: string[], metadata: Record<string, string> = {}, options: RequestOptions = {}): Promise<string> {
+  async createFinalUpload (urls: string[], metadata: Record<string, string | null> = {}, options: RequestOptions = {}): Promise<string> {
     return createFinal(this.#core, urls.map((url) => new URL(url, this.#core.options.endpoint).href), validateMetadata(metadata), options.signal)
   }
 

@@ -82,8 +82,8 @@ export interface TusProgress {
 }
 
 export interface UploadOptions {
-  /** Upload-Metadata: keys without spaces or commas, string values. */
-  metadata?: Record<string, string>
+  /** Upload-Metadata: keys without spaces or commas; string values, or null (or '') for a key without a value. */
+  metadata?: Record<string, string | null>
   onProgress?: (progress: TusProgress) => void
   /** Cancels the upload; it then rejects with TusAbortError and can be resumed later. */
   signal?: AbortSignal
@@ -168,12 +168,17 @@ export function resolveClientOptions (input: TusClientOptions): ResolvedClientOp
 }
 
 /** Upload-Metadata keys: the spec forbids spaces and commas, and a key cannot be empty. */
-export function validateMetadata (metadata: Record<string, string> | undefined): Record<string, string> {
+/**
+ * Checks metadata and makes every value a string. null (how a server record,
+ * like this plugin's, holds a key sent without a value) becomes '', which is
+ * sent as a key without a value, so records can be forwarded as they are.
+ */
+export function validateMetadata (metadata: Record<string, string | null> | undefined): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [key, value] of Object.entries(metadata ?? {})) {
     if (!/^[^\s,]+$/.test(key)) fail(`metadata key ${JSON.stringify(key)} must be non-empty without spaces or commas`)
-    if (typeof value !== 'string') fail(`metadata value of ${key} must be a string`)
-    out[key] = value
+    if (typeof value !== 'string' && value !== null) fail(`metadata value of ${key} must be a string or null`)
+    out[key] = value ?? ''
   }
   return out
 }
