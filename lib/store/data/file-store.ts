@@ -45,6 +45,8 @@ class PipelinedWriter {
   private failure: unknown
   private syncing: Promise<void> | undefined
   private syncedUpTo = 0
+  /** A background datasync's error: Linux reports a writeback error once per open file, so it must not be dropped. */
+  private syncFailure: { err: unknown } | undefined
 
   /** With `earlySync` > 0, writeback is started every that many bytes (see startSync). */
   constructor (private readonly handle: FileHandle, private readonly offset: number, private readonly earlySync = 0) {}
@@ -100,20 +102,26 @@ class PipelinedWriter {
    * Starts a datasync in the background (one at a time), so the disk writes
    * while the body is still arriving instead of all at once in the final
    * datasync that the reply waits for, when many uploads share the disk.
-   * Nothing depends on it: offsets move only after an awaited datasync, which
-   * also reports any error this one swallows.
+   * Offsets move only after an awaited datasync; an error here is kept and
+   * thrown by synced(), since the kernel would not report it a second time.
    */
   private startSync (): void {
     if (this.earlySync === 0 || this.syncing !== undefined || this.written - this.syncedUpTo < this.earlySync) return
     const upTo = this.written
     this.syncing = this.handle.datasync()
-      .then(() => { this.syncedUpTo = upTo }, () => {})
+      .then(() => { this.syncedUpTo = upTo }, (err: unknown) => { this.syncFailure ??= { err } })
       .finally(() => { this.syncing = undefined })
   }
 
   /** Wait for a background datasync: the handle must not close under it. */
   async quiesce (): Promise<void> {
     await this.syncing
+  }
+
+  /** Wait for a background datasync and throw its error, if it had one. */
+  async synced (): Promise<void> {
+    await this.quiesce()
+    if (this.syncFailure !== undefined) throw this.syncFailure.err
   }
 }
 
@@ -153,13 +161,18 @@ export class FileStore implements DataStore {
         if (size > offset) await handle.truncate(offset)
       }
       const { checkpoint } = options
+      // A background datasync's error counts as this one's.
+      const durable = async (): Promise<void> => {
+        await writer.synced()
+        await handle.datasync()
+      }
       let checkpointed = 0
       try {
         for await (const chunk of source) {
           await writer.push(chunk)
           if (checkpoint !== undefined && writer.queued - checkpointed >= checkpoint.every) {
             await writer.settle()
-            if (options.flush === true) await handle.datasync()
+            if (options.flush === true) await durable()
             await checkpoint.at(writer.written)
             checkpointed = writer.written
           }
@@ -173,8 +186,7 @@ export class FileStore implements DataStore {
       } catch (err) {
         error ??= err
       }
-      await writer.quiesce()
-      if (options.flush === true && writer.written > 0) await handle.datasync()
+      if (options.flush === true && writer.written > 0) await durable()
     } finally {
       await writer.quiesce()
       await handle.close()
