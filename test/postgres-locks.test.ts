@@ -7,7 +7,7 @@
  * no connection.
  */
 import t, { type Test } from 'tap'
-import { request as httpRequest, type ClientRequest } from 'node:http'
+import type { ClientRequest } from 'node:http'
 import { join } from 'node:path'
 import { startServer, tempDir, type TestServer } from './helpers/server.js'
 import { spawnServer } from './helpers/spawn.js'
@@ -37,22 +37,10 @@ const lockCount = async (schema: string): Promise<number> =>
 /** A PATCH whose body the test writes itself; `done` settles with the reply (or the socket error). */
 function openPatch (target: string, offset: number, length: number): { req: ClientRequest; done: Promise<Response | Error> } {
   let req!: ClientRequest
-  const done = new Promise<Response | Error>((resolve) => {
-    req = httpRequest(target, {
-      method: 'PATCH',
-      agent: false,
-      headers: { ...TUS, ...OCTET, 'Upload-Offset': String(offset), 'Content-Length': String(length) }
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const body = Buffer.concat(chunks)
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') })
-      })
-      res.on('error', resolve)
-    })
-    req.on('error', resolve)
-  })
+  const done = send('PATCH', target, {
+    headers: { ...TUS, ...OCTET, 'Upload-Offset': String(offset), 'Content-Length': String(length) },
+    stream: (r) => { req = r }
+  }).catch((err: Error) => err)
   return { req, done }
 }
 

@@ -11,10 +11,9 @@ import { finalLength, resolveParts } from './concat.js'
 import {
   OFFSET_OCTET_STREAM, hasBody, isValidId, mediaType, parseChecksum, parseConcat, parseMetadata, parseSize, single, type ChecksumHeader
 } from './headers.js'
-import { BodyReadError } from './checksum.js'
 import { assembleFinal, completeUpload } from './lifecycle.js'
 import { expiresHeader } from './load.js'
-import { expiryFromNow, meteredRequestBody } from './write.js'
+import { bodyFailure, checksumMismatch, expiryFromNow, meteredRequestBody } from './write.js'
 
 /** 128 random bits, hex: unguessable and inside the id alphabet. */
 const newId = (): string => randomBytes(16).toString('hex')
@@ -71,6 +70,8 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
   // A generated id (128 random bits) cannot collide; one an onCreate handler chose can.
   if (change.id !== undefined && await ctx.uploads.get(id) !== undefined) throw new TusError(409, `upload ${id} already exists`)
 
+  // An empty upload is finished the moment it exists.
+  const complete = length === 0 && concat?.kind !== 'final'
   const draft: NewUpload = {
     id,
     length,
@@ -78,11 +79,9 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
     concat: info.concat,
     parts: info.parts,
     // A final upload waiting for its parts does not expire on its own; it goes with them.
-    expiresAt: concat?.kind === 'final' ? null : expiryFromNow(ctx),
-    // An empty upload is finished the moment it exists.
-    complete: length === 0 && concat?.kind !== 'final'
+    expiresAt: concat?.kind === 'final' || complete ? null : expiryFromNow(ctx),
+    complete
   }
-  if (draft.complete === true) draft.expiresAt = null
   let upload = withBody ? await createWithBody(ctx, request, draft, checksum) : await createEmpty(ctx, draft)
 
   const location = uploadUrl(ctx, request, id)
@@ -135,14 +134,10 @@ async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: 
   const body = meteredRequestBody(ctx, request, { offset: 0, length: draft.length }, checksum)
   // If this throws, the file was never ours (a creating write fails on an existing one): leave it.
   const result = await ctx.store.write(draft.id, 0, body.source, { flush: ctx.options.fsync, create: true })
-  let failure: unknown = result.error
-  if (failure === undefined && !body.checksumMatches()) failure = new TusError(460, `Upload-Checksum ${checksum!.algorithm} does not match the body`)
+  const failure = result.error ?? (body.checksumMatches() ? undefined : checksumMismatch(checksum!))
   if (failure !== undefined) {
     await ctx.store.remove(draft.id)
-    if (failure instanceof TusError) throw failure
-    if (failure instanceof BodyReadError) throw new TusError(400, 'request body ended before it was complete')
-    ctx.log.error({ err: failure, upload: draft.id }, 'fastify-tus: storage write failed')
-    throw new TusError(500, 'storage write failed')
+    throw bodyFailure(ctx, draft.id, failure, 'storage write failed')
   }
   const complete = draft.length !== null && result.bytesWritten === draft.length
   try {

@@ -60,6 +60,20 @@ export function meteredRequestBody (
   return meterBody(request.raw, limit, reason, checksum, activity)
 }
 
+export const checksumMismatch = (checksum: ChecksumHeader): TusError =>
+  new TusError(460, `Upload-Checksum ${checksum.algorithm} does not match the body`)
+
+/**
+ * The answer for a body that was not accepted: a broken rule as it is, a client
+ * that went away mid-body 400, a storage failure 500 (logged, with `storageReason`).
+ */
+export function bodyFailure (ctx: TusContext, id: string, failure: unknown, storageReason: string): TusError {
+  if (failure instanceof TusError) return failure
+  if (failure instanceof BodyReadError) return new TusError(400, 'request body ended before it was complete')
+  ctx.log.error({ err: failure, upload: id }, 'fastify-tus: storage write failed')
+  return new TusError(500, storageReason)
+}
+
 export async function writeBody (
   ctx: TusContext,
   request: FastifyRequest,
@@ -88,7 +102,6 @@ export async function writeBody (
     ? { every, at: async (n: number) => { if (start + n !== upload.length) await moveOffset(start + n, false) } }
     : undefined
   const result = await ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync, checkpoint })
-  const clientGone = result.error instanceof BodyReadError
 
   // How many of the bytes that reached storage this request may keep.
   let keep = result.bytesWritten
@@ -99,7 +112,7 @@ export async function writeBody (
     if (result.error !== undefined) keep = 0 // an unfinished chunk cannot be verified
     else if (!body.checksumMatches()) {
       keep = 0
-      failure = new TusError(460, `Upload-Checksum ${checksum.algorithm} does not match the body`)
+      failure = checksumMismatch(checksum)
     }
   }
 
@@ -114,11 +127,6 @@ export async function writeBody (
     if (!await ctx.uploads.declareLength(upload.id, upload.length!)) throw new TusError(409, 'Upload-Length was declared concurrently')
   }
   if (offset !== committed || completed) await moveOffset(offset, completed)
-  if (failure !== undefined) {
-    if (failure instanceof TusError) throw failure
-    if (clientGone) throw new TusError(400, 'request body ended before it was complete')
-    ctx.log.error({ err: failure, upload: upload.id }, 'fastify-tus: storage write failed')
-    throw new TusError(500, 'storage write failed; the upload can be resumed from its offset')
-  }
+  if (failure !== undefined) throw bodyFailure(ctx, upload.id, failure, 'storage write failed; the upload can be resumed from its offset')
   return { upload: { ...upload, offset, expiresAt, completedAt: completed ? new Date() : null }, completed }
 }
