@@ -5,7 +5,9 @@
 // (bench/load.js), and the server is stopped again. The server's peak RSS is
 // sampled from /proc/<pid>/status every 50 ms; its CPU time is read from
 // /proc/<pid>/stat when the load is done, before it is stopped (minus what it
-// had used when the load started, so start-up and HEAD's setup are not counted).
+// had used when the load started, so start-up and HEAD's setup are not counted),
+// in all and for its main thread alone (JavaScript and the socket reads, apart
+// from libuv's pool, where file writes and fsync run).
 // A run counts only if every upload's final offset (as answered) equals its
 // length and the upload directory holds exactly the bytes sent.
 //
@@ -18,6 +20,7 @@
 //                                 else postgres://postgres@127.0.0.1:5432/test); without a
 //                                 reachable server they are left out with a line saying so
 //   BENCH_CPU_PROF=dir            run our server(s) with --cpu-prof into dir
+//   BENCH_CPU_PROF_ALL=1          ... and the other servers too (to compare where the time goes)
 //   BENCH_RESULTS=file            JSON output (default bench/results/latest.json)
 //   BENCH_QUIET_WAIT=120          before each run, wait up to this many seconds for the
 //                                 machine to be idle (other processes < 0.25 cores); 0 = don't
@@ -49,6 +52,7 @@ const QUICK = process.env.BENCH_QUICK === '1'
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error('BENCH_ROUNDS must be a positive integer')
 const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined
+const CPU_PROF_ALL = process.env.BENCH_CPU_PROF_ALL === '1'
 const RESULTS = resolve(process.env.BENCH_RESULTS ?? join(here, 'results', 'latest.json'))
 const CLK_TCK = clockTicks()
 const QUIET_WAIT = Number(process.env.BENCH_QUIET_WAIT ?? 120)
@@ -132,9 +136,9 @@ function clockTicks () {
   try { return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100 } catch { return 100 }
 }
 
-/** utime + stime of a live process, in seconds (all its threads). */
-function cpuSeconds (pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+/** utime + stime of a live process, in seconds (all its threads; with `mainThread`, its main thread only). */
+function cpuSeconds (pid, mainThread = false) {
+  const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK // utime, stime: fields 14 and 15
@@ -201,7 +205,7 @@ async function startServer (name, root, profileName) {
 
 function startInstance (name, def, env, profileName) {
   const args = []
-  if (CPU_PROF !== undefined && def.ours) args.push('--cpu-prof', '--cpu-prof-dir', CPU_PROF, '--cpu-prof-name', profileName)
+  if (CPU_PROF !== undefined && (def.ours || CPU_PROF_ALL)) args.push('--cpu-prof', '--cpu-prof-dir', CPU_PROF, '--cpu-prof-name', profileName)
   args.push(join(here, 'servers', def.file))
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
@@ -259,20 +263,25 @@ async function runOne (scenario, name, round) {
     server = await startServer(name, root, `${scenario.name}.${name}.r${round}.cpuprofile`)
     const pids = server.pids
     const serverCpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+    // The main thread (JavaScript, the event loop) apart from libuv's pool (file writes, fsync) and V8's helpers.
+    const mainCpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid, true), 0)
     // With several instances: the peak of their sum, sampled at the same moments.
     const serverRss = () => pids.reduce((sum, pid) => sum + rssKiB(pid), 0)
     const database = SERVERS[name].postgres === true
     let peak = serverRss()
     sampler = setInterval(() => { peak = Math.max(peak, serverRss()) }, 50)
     let cpuStart = 0
+    let mainStart = 0
     let busyStart = 0
     let dbStart = 0
     const load = await runLoad({ urls: server.urls, scenario, concurrency: scenario.concurrency, bufferSize: scenario.bufferSize }, () => {
       cpuStart = serverCpu()
+      mainStart = mainCpu()
       busyStart = machineBusySeconds()
       if (database) dbStart = postgresCpuSeconds()
     })
     const cpuEnd = serverCpu()
+    const mainCpuSeconds = mainCpu() - mainStart
     const busy = machineBusySeconds() - busyStart
     const dbCpu = database ? postgresCpuSeconds() - dbStart : 0
     peak = Math.max(peak, serverRss())
@@ -293,6 +302,7 @@ async function runOne (scenario, name, round) {
       throughput: scenario.bytes ? load.bytes / MiB / load.seconds : load.ops / load.seconds,
       peakRssMiB: peak / 1024,
       cpuSeconds: cpu,
+      mainThreadCpuSeconds: mainCpuSeconds,
       cpuSecondsTotal: cpuEnd,
       clientCpuSeconds: load.clientCpuSeconds,
       connections: load.connections,
@@ -339,6 +349,7 @@ function summarise (runs) {
     max: Math.max(...pick('throughput')),
     peakRssMiB: median(pick('peakRssMiB')),
     cpuSeconds: median(pick('cpuSeconds')),
+    mainThreadCpuSeconds: median(pick('mainThreadCpuSeconds')),
     clientCpuSeconds: median(pick('clientCpuSeconds')),
     clientCore: median(ok.map((r) => r.clientCpuSeconds / r.seconds)),
     connections: median(pick('connections')),
@@ -484,7 +495,7 @@ async function main () {
         if (!run.ok) failures++
         runs[name].push(run)
         console.error(`  [${scenario.name} r${round} ${name}] ` + (run.ok
-          ? `${fmt(run.throughput)} ${scenario.unit}, peak RSS ${fmt(run.peakRssMiB, 0)} MiB, server CPU ${fmt(run.cpuSeconds, 2)} s, client CPU ${fmt(run.clientCpuSeconds, 2)} s, other load ${fmt(run.otherCores, 2)} cores${run.noisy ? ' NOISY' : ''} (${((Date.now() - t0) / 1000).toFixed(1)} s)`
+          ? `${fmt(run.throughput)} ${scenario.unit}, peak RSS ${fmt(run.peakRssMiB, 0)} MiB, server CPU ${fmt(run.cpuSeconds, 2)} s (main thread ${fmt(run.mainThreadCpuSeconds, 2)}), client CPU ${fmt(run.clientCpuSeconds, 2)} s, other load ${fmt(run.otherCores, 2)} cores${run.noisy ? ' NOISY' : ''} (${((Date.now() - t0) / 1000).toFixed(1)} s)`
           : `FAILED: ${run.error}`))
       }
     }

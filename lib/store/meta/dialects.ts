@@ -7,7 +7,8 @@
  */
 import { mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect, sql, type SqliteDatabase } from 'kysely'
+import type { SqliteDatabase } from 'kysely'
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from './kysely.js'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { TusDatabase } from './schema.js'
 

@@ -5,7 +5,8 @@
  * as running it. On PostgreSQL, Kysely's migrator serialises them with an
  * advisory lock and runs each migration in a transaction.
  */
-import { Migrator, sql, type Kysely, type Migration } from 'kysely'
+import type { Kysely, Migration } from 'kysely'
+import { Migrator, sql } from './kysely.js'
 import { dialectOf } from './dialects.js'
 
 /**
