@@ -1,6 +1,6 @@
 /** Lifecycle hooks: onCreate may reject, rename or rewrite; onComplete sees the finished file; order is kept. */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TusError, type CompleteHookPayload, type UploadRecord } from '../lib/index.js'
 import { startServer } from './helpers/server.js'
@@ -75,6 +75,16 @@ t.test('onCreate may choose the id', async (t) => {
   assertError(t, again, 409, 'id taken')
   t.same(stored(uploadDir, 'my-custom-id'), Buffer.from('data'))
   t.equal((await app.tus.list()).length, 1)
+})
+
+t.test('onCreate choosing an id whose bytes exist without a row (a stray file): 409, the file untouched', async (t) => {
+  const { app, endpoint, uploadDir } = await startServer(t, { onCreate: () => ({ id: 'stray-id' }) })
+  writeFileSync(join(uploadDir, 'stray-id'), 'not yours')
+  assertError(t, await post(endpoint, { 'Upload-Length': '4' }), 409, 'creation')
+  const withBody = await send('POST', endpoint + '/', { headers: { ...TUS, 'Upload-Length': '4', 'Content-Type': 'application/offset+octet-stream' }, body: Buffer.from('data') })
+  assertError(t, withBody, 409, 'creation-with-upload')
+  t.equal(readFileSync(join(uploadDir, 'stray-id'), 'utf8'), 'not yours')
+  t.equal((await app.tus.list()).length, 0)
 })
 
 t.test('onCreate choosing an invalid id: 500, nothing stored', async (t) => {

@@ -283,7 +283,10 @@ export interface WriteResult {
 
 /** Bytes: make room for a new upload. */
 export interface ByteCreator {
-  /** Create the (empty) bytes of a new upload. */
+  /**
+   * Create the (empty) bytes of a new upload. When bytes under that id exist
+   * already, reject with an error whose `code` is 'EEXIST' (the server answers 409).
+   */
   create(id: string): Promise<void>
 }
 /** How ByteWriter.write stores a body. */
@@ -294,7 +297,8 @@ export interface WriteOptions {
   checkpoint?: { every: number; at: (bytesWritten: number) => Promise<void> }
   /**
    * The upload's bytes do not exist yet: create them with this write (at offset
-   * 0), failing if they do. Saves creation-with-upload a separate create.
+   * 0), failing as `create` does (code 'EEXIST') if they do. Saves
+   * creation-with-upload a separate create.
    */
   create?: boolean
 }

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { NewUpload, UploadRecord } from '../../types/index.js'
+import type { NewUpload, UploadRecord, WriteResult } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
 import { finalLength, resolveParts } from './concat.js'
@@ -111,9 +111,22 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
   }).send()
 }
 
+/**
+ * The store found bytes under the id already: an id an onCreate handler chose,
+ * taken by a creation under way (its row not yet written, perhaps on another
+ * instance) or by a stray file. Those bytes are not this request's to touch.
+ */
+function idTaken (id: string, err: unknown): unknown {
+  return (err as NodeJS.ErrnoException | null)?.code === 'EEXIST' ? new TusError(409, `upload ${id} already exists`) : err
+}
+
 /** Bytes first, then the row: a crash in between leaves a stray file, never a row without bytes. */
 async function createEmpty (ctx: TusContext, draft: NewUpload): Promise<UploadRecord> {
-  await ctx.store.create(draft.id)
+  try {
+    await ctx.store.create(draft.id)
+  } catch (err) {
+    throw idTaken(draft.id, err)
+  }
   try {
     return await ctx.uploads.insert(draft)
   } catch (err) {
@@ -133,7 +146,12 @@ async function createEmpty (ctx: TusContext, draft: NewUpload): Promise<UploadRe
 async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: NewUpload, checksum: ChecksumHeader | undefined): Promise<UploadRecord> {
   const body = meteredRequestBody(ctx, request, { offset: 0, length: draft.length }, checksum)
   // If this throws, the file was never ours (a creating write fails on an existing one): leave it.
-  const result = await ctx.store.write(draft.id, 0, body.source, { flush: ctx.options.fsync, create: true })
+  let result: WriteResult
+  try {
+    result = await ctx.store.write(draft.id, 0, body.source, { flush: ctx.options.fsync, create: true })
+  } catch (err) {
+    throw idTaken(draft.id, err)
+  }
   const failure = result.error ?? (body.checksumMatches() ? undefined : checksumMismatch(checksum!))
   if (failure !== undefined) {
     await ctx.store.remove(draft.id)
