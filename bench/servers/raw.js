@@ -1,4 +1,6 @@
 // Raw node:http baseline: no validation, no database, offsets in memory.
+// With BENCH_RAW_FSYNC=1 (the raw-fsync reference), each body is fdatasync-ed
+// before its answer.
 // POST creates an empty file (and writes its body, if any); PATCH pipes the
 // body into the file at the current offset; HEAD answers from memory.
 import http from 'node:http'
@@ -10,12 +12,30 @@ import { join } from 'node:path'
 import { announce, onStop, uploadDir } from './common.js'
 
 const dir = uploadDir()
+const FSYNC = process.env.BENCH_RAW_FSYNC === '1'
 const PREFIX = '/files/'
 const uploads = new Map() // id -> { offset, length }
 
 async function writeBody (req, id, upload) {
+  if (FSYNC) return writeBodyDurably(req, id, upload)
   const out = fs.createWriteStream(join(dir, id), { flags: 'r+', start: upload.offset })
   await pipeline(req, out)
+  upload.offset += out.bytesWritten
+}
+
+// The same, then fdatasync before answering: the simplest server that promises
+// the offset it answers survives a power loss, as ours does by default.
+async function writeBodyDurably (req, id, upload) {
+  const path = join(dir, id)
+  const out = fs.createWriteStream(path, { flags: 'r+', start: upload.offset })
+  await pipeline(req, out)
+  // fdatasync flushes the file, whichever descriptor asks.
+  const handle = await open(path, 'r')
+  try {
+    await handle.datasync()
+  } finally {
+    await handle.close()
+  }
   upload.offset += out.bytesWritten
 }
 
