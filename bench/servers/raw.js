@@ -17,26 +17,22 @@ const PREFIX = '/files/'
 const uploads = new Map() // id -> { offset, length }
 
 async function writeBody (req, id, upload) {
-  if (FSYNC) return writeBodyDurably(req, id, upload)
   const out = fs.createWriteStream(join(dir, id), { flags: 'r+', start: upload.offset })
   await pipeline(req, out)
+  if (FSYNC) await datasync(join(dir, id))
   upload.offset += out.bytesWritten
 }
 
-// The same, then fdatasync before answering: the simplest server that promises
-// the offset it answers survives a power loss, as ours does by default.
-async function writeBodyDurably (req, id, upload) {
-  const path = join(dir, id)
-  const out = fs.createWriteStream(path, { flags: 'r+', start: upload.offset })
-  await pipeline(req, out)
-  // fdatasync flushes the file, whichever descriptor asks.
+// raw-fsync: the bytes are on disk before the answer, the simplest server that
+// promises the offset it answers survives a power loss, as ours does by default.
+// fdatasync flushes the file, whichever descriptor asks.
+async function datasync (path) {
   const handle = await open(path, 'r')
   try {
     await handle.datasync()
   } finally {
     await handle.close()
   }
-  upload.offset += out.bytesWritten
 }
 
 const hasBody = (req) => req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0

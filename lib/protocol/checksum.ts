@@ -24,6 +24,8 @@ export interface MeteredBody {
 /** When the body last delivered bytes, for telling a slow writer from a dead one. */
 export interface BodyActivity { last: number }
 
+const closedEarly = (): BodyReadError => new BodyReadError(new Error('request closed before its body ended'))
+
 /** Bytes read ahead of the consumer before the request is paused (a Readable's default high-water mark). */
 const READ_AHEAD = 16 << 10
 
@@ -91,9 +93,7 @@ class BodyChunks implements AsyncIterableIterator<Buffer> {
     }
     this.hash?.update(chunk)
     if (this.waiter !== undefined) {
-      const { resolve } = this.waiter
-      this.waiter = undefined
-      resolve({ value: chunk, done: false })
+      this.wake({ value: chunk, done: false })
       return
     }
     this.queue.push(chunk)
@@ -104,16 +104,12 @@ class BodyChunks implements AsyncIterableIterator<Buffer> {
   private readonly onEnd = (): void => {
     this.ended = true
     this.unlisten()
-    if (this.waiter !== undefined) {
-      const { resolve } = this.waiter
-      this.waiter = undefined
-      resolve({ value: undefined, done: true })
-    }
+    this.wake({ value: undefined, done: true })
   }
 
   private readonly onError = (err: unknown): void => { this.fail(new BodyReadError(err)) }
   private readonly onClose = (): void => {
-    if (!this.ended) this.fail(new BodyReadError(new Error('request closed before its body ended')))
+    if (!this.ended) this.fail(closedEarly())
   }
 
   private fail (err: unknown): void {
@@ -121,18 +117,23 @@ class BodyChunks implements AsyncIterableIterator<Buffer> {
     this.failure = { err }
     this.stream.pause()
     this.unlisten()
-    if (this.waiter !== undefined) {
-      const { reject } = this.waiter
-      this.waiter = undefined
-      reject(err)
-    }
+    this.wake(undefined, err)
+  }
+
+  /** Settles the consumer's pending next(), if any: with `result`, or rejected with `err`. */
+  private wake (result: IteratorResult<Buffer> | undefined, err?: unknown): void {
+    const waiter = this.waiter
+    if (waiter === undefined) return
+    this.waiter = undefined
+    if (result === undefined) waiter.reject(err)
+    else waiter.resolve(result)
   }
 
   private listen (): void {
     this.listening = true
     const { stream } = this
     if (stream.readableEnded === true) { this.ended = true; return }
-    if (stream.destroyed === true) { this.fail(new BodyReadError(new Error('request closed before its body ended'))); return }
+    if (stream.destroyed === true) { this.fail(closedEarly()); return }
     stream.on('data', this.onData)
     stream.on('end', this.onEnd)
     stream.on('error', this.onError)

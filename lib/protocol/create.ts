@@ -127,10 +127,15 @@ async function createEmpty (ctx: TusContext, draft: NewUpload): Promise<UploadRe
   } catch (err) {
     throw idTaken(draft.id, err)
   }
+  return await insertRow(ctx, draft)
+}
+
+/** The row for bytes this request just created; if it cannot be written, the bytes go too. */
+async function insertRow (ctx: TusContext, upload: NewUpload): Promise<UploadRecord> {
   try {
-    return await ctx.uploads.insert(draft)
+    return await ctx.uploads.insert(upload)
   } catch (err) {
-    await ctx.store.remove(draft.id)
+    await ctx.store.remove(upload.id)
     throw err
   }
 }
@@ -158,10 +163,5 @@ async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: 
     throw bodyFailure(ctx, draft.id, failure, 'storage write failed')
   }
   const complete = draft.length !== null && result.bytesWritten === draft.length
-  try {
-    return await ctx.uploads.insert({ ...draft, offset: result.bytesWritten, complete, expiresAt: complete ? null : expiryFromNow(ctx) })
-  } catch (err) {
-    await ctx.store.remove(draft.id)
-    throw err
-  }
+  return await insertRow(ctx, { ...draft, offset: result.bytesWritten, complete, expiresAt: complete ? null : expiryFromNow(ctx) })
 }
