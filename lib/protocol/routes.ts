@@ -26,8 +26,8 @@ const TUS_RESPONSE_HEADERS = [
   'Content-Disposition', 'Content-Range', 'Accept-Ranges'
 ]
 
-/** Bodies larger than this are not drained after an error reply; the connection is closed instead. */
-const DRAIN_LIMIT = 64 * 1024
+/** After a reply sent before its request's body ended, how long the rest is read and dropped before the connection is cut. */
+const LINGER_MS = 3000
 
 type IdParams = { Params: { id: string } }
 
@@ -73,12 +73,12 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     if (status >= 500) request.log.error({ err: error }, 'fastify-tus: request failed')
     if (error instanceof TusError) reply.headers(error.headers)
     if ((error as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') { status = 415; message = 'unsupported Content-Type' }
-    closeIfBodyPending(request, reply)
+    lingerIfBodyPending(request, reply)
     reply.code(status).type('text/plain; charset=utf-8').send(oneLine(message))
   })
 
   scope.setNotFoundHandler((request, reply) => {
-    closeIfBodyPending(request, reply)
+    lingerIfBodyPending(request, reply)
     reply.code(404).type('text/plain; charset=utf-8').send('not found')
   })
 
@@ -108,12 +108,38 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
 const oneLine = (message: string): string => message.replace(/[\r\n]+/g, ' ').slice(0, 500)
 
 /**
- * A reply sent before the body was read: a small body is drained by Node so the
- * connection can be reused; a large or unknown one is not worth reading, so the
- * connection closes after the reply.
+ * A reply sent before the body ended (an error: a storage failure, a body refused
+ * before it was read): the rest of the body is read and dropped after the reply,
+ * a lingering close. Closing at once would reset the connection while the client
+ * is still sending (a socket closed with unread bytes answers RST), and the
+ * client's TCP would then drop the reply it had not read yet: it would see a
+ * network error instead of the status and its reason. When the connection is to
+ * close after the reply (the client asked for it), Node's own close is put off
+ * until the body has ended; a body still arriving LINGER_MS after the reply is
+ * not worth more, and the connection is cut then. On a kept-alive connection a
+ * body that ends in time leaves it ready for the next request.
  */
-function closeIfBodyPending (request: FastifyRequest, reply: FastifyReply): void {
+function lingerIfBodyPending (request: FastifyRequest, reply: FastifyReply): void {
   if (!hasBody(request.headers) || request.raw.complete) return
-  const length = Number(request.headers['content-length'])
-  if (!(length <= DRAIN_LIMIT)) reply.header('Connection', 'close')
+  const raw = request.raw
+  reply.raw.once('finish', () => {
+    const socket = raw.socket
+    if (raw.complete || raw.destroyed || socket === null || socket.destroyed) return
+    // Node's server has just ended the socket and will destroy it once its reply is
+    // flushed (net.Socket.destroySoon); that destroy waits for the body instead.
+    const closing = socket.writableEnded
+    if (closing) socket.removeListener('finish', socket.destroy)
+    const cut = setTimeout(() => { socket.destroy() }, LINGER_MS)
+    const done = (): void => {
+      clearTimeout(cut)
+      if (closing) socket.destroy()
+    }
+    raw.once('end', done)
+    raw.once('close', done)
+    raw.on('error', done)
+    raw.on('data', discard)
+    raw.resume()
+  })
 }
+
+const discard = (): void => {}

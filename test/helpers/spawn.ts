@@ -5,8 +5,10 @@ interface Teardown { teardown(fn: () => unknown): void }
 
 export interface Spawned { child: ChildProcess; origin: string; output: () => string }
 
-export function spawnServer (t: Teardown, args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Spawned> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+/** `wrapper` runs node through another command, e.g. ['prlimit', '--fsize=1000', '--'] for a file size limit. */
+export function spawnServer (t: Teardown, args: string[], env: Record<string, string> = {}, cwd?: string, wrapper: string[] = []): Promise<Spawned> {
+  const [command, ...prefix] = [...wrapper, process.execPath]
+  const child = spawn(command!, [...prefix, ...args], { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let output = ''
   return new Promise((resolve, reject) => {
