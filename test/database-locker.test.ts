@@ -1,7 +1,8 @@
 /**
  * DatabaseLocker on its own, on SQLite (always) and on PostgreSQL (when
  * TUS_TEST_POSTGRES_URL is set): one holder at a time, renewal past the lease,
- * a dead holder's lease lapsing, a stolen lease reported as lost, a takeover
+ * a dead holder's lease lapsing, a stolen lease reported as lost, a holder
+ * blocked past its lease no longer vouching for it, a takeover
  * request passed on to the holder; and the plugin's `locker: 'database'`.
  */
 import t, { type Test } from 'tap'
@@ -81,10 +82,26 @@ for (const backend of backends) {
     let lost = 0
     const held = await a.tryAcquire('u', { onLost: () => { lost++ } })
     await db.updateTable('tus_locks').set({ owner: 'thief' }).where('id', '=', 'u').execute()
+    t.equal(held!.held(), true, 'held() while the lease is ours')
     await waitFor(() => lost === 1, 1000, 'onLost')
+    t.equal(held!.held(), false, 'held() false once lost')
     await held!.release()
     const row = await db.selectFrom('tus_locks').select('owner').where('id', '=', 'u').executeTakeFirst()
     t.equal(row?.owner, 'thief', 'releasing a lost lock leaves the new holder alone')
+  })
+
+  t.test(`${backend}: a holder blocked past its lease answers held() false at once, before any renewal ran`, async (t) => {
+    const db = await database(t, backend)
+    const a = locker(t, db, 300)
+    let lost = 0
+    const held = await a.tryAcquire('u', { onLost: () => { lost++ } })
+    // A frozen process, as far as this one can tell: no timer runs meanwhile.
+    const until = Date.now() + 250
+    while (Date.now() < until) { /* blocked */ }
+    t.equal(held!.held(), false, 'held() false: less than a third of the lease is vouched for')
+    t.equal(lost, 1, 'and the holder was told through onLost')
+    await held!.release()
+    t.equal(held!.held(), false, 'held() false after release')
   })
 
   t.test(`${backend}: a request that would wait asks the holder to give way`, async (t) => {

@@ -11,7 +11,7 @@ import type { ClientRequest } from 'node:http'
 import { join } from 'node:path'
 import { startServer, tempDir, type TestServer } from './helpers/server.js'
 import { spawnServer } from './helpers/spawn.js'
-import { OCTET, TUS, bytes, create, patch, send, type Response } from './helpers/http.js'
+import { OCTET, TUS, bytes, create, digest, patch, send, type Response } from './helpers/http.js'
 import { assertStored, head, idOf, sleep, stored, waitFor } from './helpers/tus.js'
 import { postgresOrSkip, query, testSchema } from './helpers/postgres.js'
 import type { TusPluginOptions } from '../lib/index.js'
@@ -152,6 +152,58 @@ if (url !== undefined) {
     await assertStored(t, via(survivor, upload), uploadDir, body, 'written by the survivor')
     t.equal(await lockCount(schema), 0, 'the dead instance\'s lock row is gone')
   })
+
+  // A frozen instance (SIGSTOP here; a long pause or a swapped-out process in real
+  // life) wakes with its client's next bytes already waiting. With a checksum, the
+  // failed body's bytes are cut back to where it started: the step that destroyed
+  // the survivor's finished upload before writers checked their lock. Without
+  // one, the waiting bytes must not be written over the survivor's.
+  for (const checksummed of [true, false]) {
+    t.test(`an instance frozen past its lease wakes to find its upload taken over: it neither writes, truncates nor moves the offset (${checksummed ? 'with' : 'without'} Upload-Checksum)`, async (t) => {
+      const LEASE = 1500
+      const schema = testSchema(t)
+      const uploadDir = join(tempDir(t), 'uploads')
+      const shared: TusPluginOptions = { db: url, schema, uploadDir, lockLease: LEASE }
+      const frozen = await spawnServer(t, ['test/fixtures/server.js'], { TUS_OPTIONS: JSON.stringify(shared) })
+      const survivor = await startServer(t, shared)
+      t.teardown(() => { frozen.child.kill('SIGCONT') })
+
+      const SIZE = 256 * 1024
+      const stale = bytes(SIZE, 11)
+      const fresh = bytes(SIZE, 12)
+      const upload = await create(survivor.endpoint, { 'Upload-Length': String(SIZE) })
+      let req!: ClientRequest
+      const writer = send('PATCH', `${frozen.origin}/files/${idOf(upload)}`, {
+        headers: { ...TUS, ...OCTET, 'Upload-Offset': '0', 'Content-Length': String(SIZE), ...(checksummed ? { 'Upload-Checksum': `sha256 ${digest('sha256', stale)}` } : {}) },
+        stream: (r) => { req = r }
+      }).catch((err: Error) => err)
+      req.write(stale.subarray(0, 100_000))
+      await waitFor(async () => await lockCount(schema) === 1 && stored(uploadDir, idOf(upload))?.length === 100_000, 5000, 'the frozen instance\'s first bytes on disk')
+
+      frozen.child.kill('SIGSTOP')
+      const frozenAt = Date.now()
+      let reply = await patch(via(survivor, upload), 0, fresh)
+      while (reply.status === 423 && Date.now() - frozenAt < LEASE * 4) {
+        await sleep(50)
+        reply = await patch(via(survivor, upload), 0, fresh)
+      }
+      t.equal(reply.status, 204, `the survivor takes the upload over once the lease lapsed and finishes it (${reply.status} ${reply.text})`)
+      await assertStored(t, via(survivor, upload), uploadDir, fresh, 'written by the survivor')
+
+      // The frozen instance's client carries on as if nothing happened: its next
+      // bytes wait in the frozen process's socket.
+      req.write(stale.subarray(100_000, 200_000), () => {})
+      await sleep(200)
+      frozen.child.kill('SIGCONT')
+      const ended = await writer
+      t.ok(ended instanceof Error || ended.status >= 400, `the woken instance does not accept the rest (${ended instanceof Error ? ended.message : ended.status})`)
+      await sleep(LEASE)
+      t.equal(frozen.child.exitCode, null, 'the woken instance is still running')
+      await assertStored(t, via(survivor, upload), uploadDir, fresh, 'after the frozen instance woke: the survivor\'s bytes, untouched')
+      t.equal((await head(`${frozen.origin}/files/${idOf(upload)}`)).headers['upload-offset'], String(SIZE), 'the woken instance answers the survivor\'s offset')
+      await waitFor(async () => await lockCount(schema) === 0, LEASE * 2, 'no lock left behind')
+    })
+  }
 
   t.test('500 uploads written at once across 2 instances with 10 connections each', async (t) => {
     const UPLOADS = 500

@@ -301,6 +301,12 @@ export interface WriteOptions {
    * creation-with-upload a separate create.
    */
   create?: boolean
+  /**
+   * Asked before each write reaches storage: false means the writer may no
+   * longer own the upload (its lock was lost), so nothing more is written and
+   * the write answers with the error that stopped it (code 'ELOCKLOST').
+   */
+  owned?: () => boolean
 }
 /** Bytes: append a stream at an offset. */
 export interface ByteWriter {
@@ -412,6 +418,12 @@ export interface UploadRepository {
 export interface Lock {
   /** Give the lock up. */
   release(): Promise<void>
+  /**
+   * Whether the lock can still be vouched for, asked before every step that
+   * changes stored bytes. False once released or lost (a shared lock whose lease
+   * could not be renewed in time: another instance may hold it by now).
+   */
+  held(): boolean
 }
 /** What a request for a lock may ask for. */
 export interface LockRequest {

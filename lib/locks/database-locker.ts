@@ -82,8 +82,22 @@ export class DatabaseLocker implements Locker {
         if (done) return
         done = true
         await this.release(held)
-      }
+      },
+      held: () => !done && this.vouchFor(held)
     }
+  }
+
+  /**
+   * True while the lease is known to be ours for a while yet, judged from the
+   * clock alone: a process that was frozen (stopped, swapped out, a long pause)
+   * past its lease must not write another byte before its renewal timer has had a
+   * chance to run (after waking, I/O callbacks may run before the timers).
+   */
+  private vouchFor (held: Held): boolean {
+    if (held.lost) return false
+    if (held.confirmedUntil - Date.now() >= this.options.lease / 3) return true
+    this.lose(held, 'its lease could not be renewed in time')
+    return false
   }
 
   /** How many locks this instance holds (for tests and metrics). */
@@ -138,11 +152,11 @@ export class DatabaseLocker implements Locker {
   }
 
   private async renew (held: Held): Promise<void> {
-    if (held.lost || !this.held.has(held)) return
+    if (!this.held.has(held)) return
     const started = Date.now()
     // Renewals every quarter of the lease: after two that failed, less than a
     // third is left, so stop writing before another instance may take over.
-    if (held.confirmedUntil - started < this.options.lease / 3) return this.lose(held, 'its lease could not be renewed in time')
+    if (!this.vouchFor(held)) return
     let row: { requested_at: number | string | bigint | null } | undefined
     try {
       row = await this.db.updateTable('tus_locks')

@@ -37,7 +37,8 @@ export class LayeredLocker implements Locker {
         } finally {
           await local.release()
         }
-      }
+      },
+      held: () => local.held() && shared.held()
     }
   }
 }

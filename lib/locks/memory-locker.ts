@@ -31,7 +31,9 @@ export class MemoryLocker implements Locker {
         done = true
         this.held.delete(id)
         release()
-      }
+      },
+      // Nothing outside this process can take it: held until released.
+      held: () => !done
     }
   }
 }

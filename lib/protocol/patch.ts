@@ -80,7 +80,7 @@ export async function handlePatch (ctx: TusContext, request: FastifyRequest, rep
       if (hasBody(headers)) throw new TusError(413, 'upload is already complete')
       finishedAt = upload.offset
     } else {
-      outcome = await writeBody(ctx, request, upload, checksum, declaresLength, activity)
+      outcome = await writeBody(ctx, request, upload, checksum, lock, declaresLength, activity)
     }
   } finally {
     await lock.release()

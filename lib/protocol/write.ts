@@ -1,6 +1,7 @@
 /**
- * Streams one request body into an upload at its current offset and moves the
- * offset. Shared by PATCH and creation-with-upload. The caller holds the lock.
+ * Streams one PATCH body into an upload at its current offset and moves the
+ * offset; the rules on the body are shared with creation-with-upload. The caller
+ * holds the lock.
  *
  * Outcomes:
  * - the whole body arrived (and matched its checksum): offset advances by it;
@@ -9,10 +10,12 @@
  *   checksum was sent, in which case the unverified bytes are dropped;
  * - the body broke a rule (too long, wrong checksum): the bytes are cut back and
  *   the offset stays where it was;
- * - storage failed: the offset advances by what was stored and the request fails.
+ * - storage failed: the offset advances by what was stored and the request fails;
+ * - the lock was lost (a shared lease not renewed in time): nothing more is
+ *   written, cut back or recorded, since another instance may own the upload now.
  */
 import type { FastifyRequest } from 'fastify'
-import type { UploadRecord } from '../../types/index.js'
+import type { Lock, UploadRecord } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
 import { BodyReadError, meterBody, type BodyActivity, type MeteredBody } from './checksum.js'
@@ -74,11 +77,21 @@ export function bodyFailure (ctx: TusContext, id: string, failure: unknown, stor
   return new TusError(500, storageReason)
 }
 
+/**
+ * A writer that lost its lock stops short of every step that changes the bytes or
+ * the row: another instance may have taken the upload over after the lease lapsed
+ * (this process was frozen, or could not reach the database) and written past it.
+ */
+function assertHeld (lock: Pick<Lock, 'held'>): void {
+  if (!lock.held()) throw new TusError(503, 'lost the upload\'s lock while writing; resume from the offset a HEAD reports')
+}
+
 export async function writeBody (
   ctx: TusContext,
   request: FastifyRequest,
   upload: UploadRecord,
   checksum: ChecksumHeader | undefined,
+  lock: Pick<Lock, 'held'>,
   /** True when `upload.length` was declared by this request and is not stored yet. */
   declaresLength = false,
   activity?: BodyActivity
@@ -89,6 +102,7 @@ export async function writeBody (
   let committed = start
   let expiresAt = upload.expiresAt
   const moveOffset = async (to: number, complete: boolean): Promise<void> => {
+    assertHeld(lock)
     const expiry = complete ? null : expiryFromNow(ctx)
     if (!await ctx.uploads.advanceOffset(upload.id, committed, to, { expiresAt: expiry, complete, partial: upload.concat === 'partial' })) {
       throw new TusError(409, 'upload offset changed while writing')
@@ -101,7 +115,8 @@ export async function writeBody (
   const checkpoint = checksum === undefined && every > 0
     ? { every, at: async (n: number) => { if (start + n !== upload.length) await moveOffset(start + n, false) } }
     : undefined
-  const result = await ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync, checkpoint })
+  const result = await ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync, checkpoint, owned: lock.held })
+  assertHeld(lock)
 
   // How many of the bytes that reached storage this request may keep.
   let keep = result.bytesWritten
@@ -121,9 +136,13 @@ export async function writeBody (
   // Going back (a checkpointed body that was then refused): the offset moves
   // first, then the bytes go, so the offset is never ahead of the bytes.
   if (offset < committed) await moveOffset(offset, false)
-  if (keep < result.bytesWritten) await ctx.store.truncate(upload.id, offset)
+  if (keep < result.bytesWritten) {
+    assertHeld(lock)
+    await ctx.store.truncate(upload.id, offset)
+  }
   // The declared length is kept when the request is accepted, or when some of its bytes are.
   if (declaresLength && (keep > 0 || failure === undefined)) {
+    assertHeld(lock)
     if (!await ctx.uploads.declareLength(upload.id, upload.length!)) throw new TusError(409, 'Upload-Length was declared concurrently')
   }
   if (offset !== committed || completed) await moveOffset(offset, completed)

@@ -38,6 +38,11 @@ const QUEUE_BUDGET = 1 << 20
  */
 const EARLY_SYNC_BYTES = 1 << 20
 
+/** The error a write ends with when its writer stopped owning the upload (WriteOptions.owned). */
+function lockLost (): NodeJS.ErrnoException {
+  return Object.assign(new Error('the upload\'s lock was lost: nothing more is written'), { code: 'ELOCKLOST' })
+}
+
 /** A promise with its settle functions, made only when a caller has to wait. */
 interface Wait { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void }
 function wait (): Wait {
@@ -93,7 +98,8 @@ class PipelinedWriter {
     private readonly handle: FileHandle,
     private readonly offset: number,
     private readonly queueLimit: () => number,
-    private readonly earlySync = 0
+    private readonly earlySync = 0,
+    private readonly owned: (() => boolean) | undefined = undefined
   ) {
     this.fd = handle.fd
   }
@@ -131,6 +137,7 @@ class PipelinedWriter {
   /** Sends the queue to the disk when no write is in flight. */
   private kick (): void {
     if (this.batch !== undefined || this.pending.length === 0 || this.failure !== undefined) return
+    if (this.owned?.() === false) return this.fail(lockLost())
     this.batch = this.pending
     this.batchBytes = this.batchLeft = this.pendingBytes
     this.batchPosition = this.offset + this.written
@@ -149,6 +156,7 @@ class PipelinedWriter {
     }
     if (bytesWritten < this.batchLeft) {
       // A short writev is rare: send the rest from where it stopped.
+      if (this.owned?.() === false) return this.fail(lockLost())
       this.batchLeft -= bytesWritten
       this.batchPosition += bytesWritten
       const rest = this.batch!
@@ -236,7 +244,7 @@ export class FileStore implements DataStore {
     if (options.create === true && offset !== 0) throw new Error('a write that creates the file starts at offset 0')
     // 'wx': a creating write never clobbers an existing file.
     const handle = await open(this.path(id), options.create === true ? 'wx' : 'r+')
-    const writer = new PipelinedWriter(handle, offset, this.queueLimit, options.flush === true ? EARLY_SYNC_BYTES : 0)
+    const writer = new PipelinedWriter(handle, offset, this.queueLimit, options.flush === true ? EARLY_SYNC_BYTES : 0, options.owned)
     let error: unknown
     this.writing++
     try {
