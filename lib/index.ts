@@ -102,6 +102,7 @@ export const tus = fp(fastifyTus, { fastify: '5.x', name: 'fastify-tus' })
 export default tus
 
 export { TusError } from './protocol/errors.js'
+export { tusFrameworkErrors } from './protocol/framework-errors.js'
 export { FileStore } from './store/data/file-store.js'
 export { KyselyUploadRepository } from './store/meta/uploads.js'
 export { MemoryLocker } from './locks/memory-locker.js'

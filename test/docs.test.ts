@@ -256,7 +256,7 @@ t.test('status codes: the table and lib/protocol agree', async (t) => {
   const code = new Set<number>()
   for (const file of sources) {
     const text = readFileSync(file, 'utf8')
-    for (const m of text.matchAll(/new TusError\((\d{3})|\.code\((\d{3})\)|status = (\d{3})/g)) code.add(Number(m[1] ?? m[2] ?? m[3]))
+    for (const m of text.matchAll(/new TusError\((\d{3})|\.code\((\d{3})\)|status = (\d{3})|status: (\d{3})/g)) code.add(Number(m[1] ?? m[2] ?? m[3] ?? m[4]))
   }
   t.ok(code.size > 10, 'status codes found in lib/protocol')
   const documented = new Set(firstTable(section(reference, '## Status codes')).map((row) => Number(row[0])))

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ChecksumAlgorithm, TusPluginOptions } from '../../types/index.js'
-import tus from '../index.js'
+import tus, { tusFrameworkErrors } from '../index.js'
 import { isPostgresUrl } from '../store/meta/dialects.js'
 
 export const SERVE_HELP = `Usage: fastify-tus serve [options]
@@ -129,7 +129,9 @@ export async function buildServer (config: ServeConfig): Promise<FastifyInstance
     // connection that goes quiet, or trickles its headers, is cut instead.
     requestTimeout: 0,
     connectionTimeout: config.idleTimeout * 1000,
-    keepAliveTimeout: 10_000
+    keepAliveTimeout: 10_000,
+    // Bad URLs answered by the router itself: plain text, like the plugin's replies.
+    frameworkErrors: tusFrameworkErrors
   })
   app.server.headersTimeout = 20_000
   await app.register(tus, config.plugin)

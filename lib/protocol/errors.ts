@@ -15,5 +15,8 @@ export class TusError extends Error {
   }
 }
 
+/** A reason as sent: one line, at most 500 characters. */
+export const oneLine = (message: string): string => message.replace(/[\r\n]+/g, ' ').slice(0, 500)
+
 export const notFound = (): TusError => new TusError(404, 'upload not found')
 export const gone = (): TusError => new TusError(410, 'upload expired')

@@ -6,7 +6,7 @@
 import cors from '@fastify/cors'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TusContext } from './context.js'
-import { TusError } from './errors.js'
+import { TusError, oneLine } from './errors.js'
 import { TUS_VERSION, hasBody, repeatedHeader, single } from './headers.js'
 import { handleCreate } from './create.js'
 import { handleHead } from './head.js'
@@ -104,8 +104,6 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     throw new TusError(405, override === undefined ? 'POST to an upload URL needs X-HTTP-Method-Override' : 'X-HTTP-Method-Override must be PATCH, DELETE or HEAD', { Allow: 'HEAD, PATCH, DELETE, GET, OPTIONS' })
   })
 }
-
-const oneLine = (message: string): string => message.replace(/[\r\n]+/g, ' ').slice(0, 500)
 
 /**
  * A reply sent before the body ended (an error: a storage failure, a body refused
