@@ -1,7 +1,9 @@
 /** concatenation and concatenation-unfinished: partial uploads joined into a final one. */
 import t from 'tap'
-import type { UploadRecord } from '../lib/index.js'
-import { startServer } from './helpers/server.js'
+import { FileStore, type UploadRecord } from '../lib/index.js'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startServer, tempDir } from './helpers/server.js'
 import { TUS, bytes, create, patch, send } from './helpers/http.js'
 import { assertError, head, idOf, stored, waitFor } from './helpers/tus.js'
 
@@ -254,4 +256,19 @@ t.test('a partial deleted before the final is created: final naming it is 400', 
   const part = await partial(endpoint, bytes(10))
   t.equal((await send('DELETE', part, { headers: TUS })).status, 204)
   assertError(t, await post(endpoint, { 'Upload-Concat': `final;${part}` }), 400)
+})
+
+t.test('the file store assembles in place: over a longer target it cuts to the parts\' total, and again gives the same bytes', async (t) => {
+  const store = new FileStore(join(tempDir(t), 'uploads'))
+  await store.init()
+  const [a, b] = [bytes(70_000, 1), bytes(30_000, 2)]
+  writeFileSync(store.path('a'), a)
+  writeFileSync(store.path('b'), b)
+  writeFileSync(store.path('final'), bytes(150_000, 3))
+  await store.concatenate('final', ['a', 'b'])
+  t.ok(stored(store.directory, 'final')?.equals(Buffer.concat([a, b])), 'a longer target holds exactly the parts afterwards')
+  await store.concatenate('final', ['a', 'b'], { flush: true })
+  t.ok(stored(store.directory, 'final')?.equals(Buffer.concat([a, b])), 'assembling again: the same bytes, the same length')
+  await store.concatenate('missing', ['b', 'a'])
+  t.ok(stored(store.directory, 'missing')?.equals(Buffer.concat([b, a])), 'a target without bytes yet is created')
 })

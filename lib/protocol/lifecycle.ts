@@ -47,6 +47,8 @@ export async function assembleFinal (ctx: TusContext, final: UploadRecord, reque
     const current = await ctx.uploads.get(final.id)
     if (current === undefined || current.completedAt !== null) return null
     const length = parts.reduce((sum, part) => sum + part.offset, 0)
+    // A lease that lapsed (this process was frozen) may have passed to another instance, which assembles it.
+    if (!lock.held()) return null
     await ctx.store.concatenate(final.id, parts.map((p) => p.id), { flush: ctx.options.fsync })
     if (!await ctx.uploads.advanceOffset(final.id, 0, length, { expiresAt: null, complete: true, length })) return null
     const done = await ctx.uploads.get(final.id)

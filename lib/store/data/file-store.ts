@@ -3,7 +3,7 @@
  * Writes are positional (at the offset the protocol layer verified), so a stale
  * tail left by an interrupted write is overwritten rather than appended to.
  */
-import { createReadStream, writev } from 'node:fs'
+import { constants, createReadStream, writev } from 'node:fs'
 import { mkdir, open, readdir, rm, stat, truncate, type FileHandle } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -323,8 +323,15 @@ export class FileStore implements DataStore {
     await rm(this.path(id), { force: true })
   }
 
+  /**
+   * Writes the parts over the target in place and cuts it to their total at the
+   * end, rather than emptying it first: an assembly repeated by a writer that lost
+   * its lock while frozen writes the same bytes again and never leaves a finished
+   * upload shorter, even for a moment.
+   */
   async concatenate (targetId: string, partIds: string[], options: { flush?: boolean } = {}): Promise<void> {
-    const handle = await open(this.path(targetId), 'w')
+    // Read-write, created if missing, never truncated on open.
+    const handle = await open(this.path(targetId), constants.O_RDWR | constants.O_CREAT)
     try {
       let position = 0
       for (const partId of partIds) {
@@ -333,6 +340,7 @@ export class FileStore implements DataStore {
           position += chunk.length
         }
       }
+      await handle.truncate(position)
       if (options.flush === true) await handle.datasync()
     } finally {
       await handle.close()
