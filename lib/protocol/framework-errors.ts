@@ -8,7 +8,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { TUS_VERSION } from './headers.js'
-import { oneLine } from './errors.js'
+import { sendReason } from './errors.js'
 
 /** The refusals Fastify's router makes, as the plugin words them. */
 function refusal (error: FastifyError): { status: number; reason: string } {
@@ -24,8 +24,7 @@ function refusal (error: FastifyError): { status: number; reason: string } {
 
 export function tusFrameworkErrors (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   const { status, reason } = refusal(error)
-  reply.code(status)
-    .header('Tus-Resumable', TUS_VERSION)
-    .type('text/plain; charset=utf-8')
-    .send(oneLine(reason))
+  // Outside the plugin's scope, whose hook adds it to every other reply.
+  reply.header('Tus-Resumable', TUS_VERSION)
+  sendReason(reply, status, reason)
 }

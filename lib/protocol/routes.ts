@@ -6,7 +6,7 @@
 import cors from '@fastify/cors'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TusContext } from './context.js'
-import { TusError, oneLine } from './errors.js'
+import { TusError, sendReason } from './errors.js'
 import { TUS_VERSION, hasBody, repeatedHeader, single } from './headers.js'
 import { handleCreate } from './create.js'
 import { handleHead } from './head.js'
@@ -74,12 +74,12 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     if (error instanceof TusError) reply.headers(error.headers)
     if ((error as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') { status = 415; message = 'unsupported Content-Type' }
     lingerIfBodyPending(request, reply)
-    reply.code(status).type('text/plain; charset=utf-8').send(oneLine(message))
+    sendReason(reply, status, message)
   })
 
   scope.setNotFoundHandler((request, reply) => {
     lingerIfBodyPending(request, reply)
-    reply.code(404).type('text/plain; charset=utf-8').send('not found')
+    sendReason(reply, 404, 'not found')
   })
 
   const options = discoveryHeaders(ctx)
