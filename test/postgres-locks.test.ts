@@ -35,13 +35,22 @@ const lockCount = async (schema: string): Promise<number> =>
   Number((await query<{ n: string }>('SELECT count(*) AS n FROM tus_locks', [], schema))[0]!.n)
 
 /** A PATCH whose body the test writes itself; `done` settles with the reply (or the socket error). */
-function openPatch (target: string, offset: number, length: number): { req: ClientRequest; done: Promise<Response | Error> } {
+function openPatch (target: string, offset: number, length: number, headers: Record<string, string> = {}): { req: ClientRequest; done: Promise<Response | Error> } {
   let req!: ClientRequest
   const done = send('PATCH', target, {
-    headers: { ...TUS, ...OCTET, 'Upload-Offset': String(offset), 'Content-Length': String(length) },
+    headers: { ...TUS, ...OCTET, 'Upload-Offset': String(offset), 'Content-Length': String(length), ...headers },
     stream: (r) => { req = r }
   }).catch((err: Error) => err)
   return { req, done }
+}
+
+/** Repeats a request answered 423 (a lock still held) until it is not, or until `deadline`. */
+async function whileLocked (reply: Response, again: () => Promise<Response>, deadline: number): Promise<Response> {
+  while (reply.status === 423 && Date.now() < deadline) {
+    await sleep(50)
+    reply = await again()
+  }
+  return reply
 }
 
 const summary = (replies: Response[]): string => {
@@ -141,11 +150,7 @@ if (url !== undefined) {
 
     const first = await patch(via(survivor, upload), 0, body)
     t.equal(first.status, 423, 'right after the kill the lock is still held: 423')
-    let reply = first
-    while (reply.status === 423 && Date.now() - killedAt < LEASE * 4) {
-      await sleep(50)
-      reply = await patch(via(survivor, upload), 0, body)
-    }
+    const reply = await whileLocked(first, async () => patch(via(survivor, upload), 0, body), killedAt + LEASE * 4)
     const waited = Date.now() - killedAt
     t.equal(reply.status, 204, `the survivor takes the upload over (${reply.status} ${reply.text})`)
     t.ok(waited <= LEASE + 1000, `within the lease of ${LEASE} ms (after ${waited} ms)`)
@@ -172,30 +177,23 @@ if (url !== undefined) {
       const stale = bytes(SIZE, 11)
       const fresh = bytes(SIZE, 12)
       const upload = await create(survivor.endpoint, { 'Upload-Length': String(SIZE) })
-      let req!: ClientRequest
-      const writer = send('PATCH', `${frozen.origin}/files/${idOf(upload)}`, {
-        headers: { ...TUS, ...OCTET, 'Upload-Offset': '0', 'Content-Length': String(SIZE), ...(checksummed ? { 'Upload-Checksum': `sha256 ${digest('sha256', stale)}` } : {}) },
-        stream: (r) => { req = r }
-      }).catch((err: Error) => err)
-      req.write(stale.subarray(0, 100_000))
+      const writer = openPatch(`${frozen.origin}/files/${idOf(upload)}`, 0, SIZE, checksummed ? { 'Upload-Checksum': `sha256 ${digest('sha256', stale)}` } : {})
+      writer.req.write(stale.subarray(0, 100_000))
       await waitFor(async () => await lockCount(schema) === 1 && stored(uploadDir, idOf(upload))?.length === 100_000, 5000, 'the frozen instance\'s first bytes on disk')
 
       frozen.child.kill('SIGSTOP')
       const frozenAt = Date.now()
-      let reply = await patch(via(survivor, upload), 0, fresh)
-      while (reply.status === 423 && Date.now() - frozenAt < LEASE * 4) {
-        await sleep(50)
-        reply = await patch(via(survivor, upload), 0, fresh)
-      }
+      const takeOver = async (): Promise<Response> => patch(via(survivor, upload), 0, fresh)
+      const reply = await whileLocked(await takeOver(), takeOver, frozenAt + LEASE * 4)
       t.equal(reply.status, 204, `the survivor takes the upload over once the lease lapsed and finishes it (${reply.status} ${reply.text})`)
       await assertStored(t, via(survivor, upload), uploadDir, fresh, 'written by the survivor')
 
       // The frozen instance's client carries on as if nothing happened: its next
       // bytes wait in the frozen process's socket.
-      req.write(stale.subarray(100_000, 200_000), () => {})
+      writer.req.write(stale.subarray(100_000, 200_000), () => {})
       await sleep(200)
       frozen.child.kill('SIGCONT')
-      const ended = await writer
+      const ended = await writer.done
       t.ok(ended instanceof Error || ended.status >= 400, `the woken instance does not accept the rest (${ended instanceof Error ? ended.message : ended.status})`)
       await sleep(LEASE)
       t.equal(frozen.child.exitCode, null, 'the woken instance is still running')
