@@ -29,8 +29,8 @@ async function database (t: Test, backend: 'sqlite' | 'postgres'): Promise<Kysel
   return db
 }
 
-function locker (t: Test, db: Kysely<TusDatabase>, lease = 400): DatabaseLocker {
-  const l = new DatabaseLocker(db, { lease })
+function locker (t: Test, db: Kysely<TusDatabase>, lease = 400, instanceTimeout?: number): DatabaseLocker {
+  const l = new DatabaseLocker(db, { lease, ...(instanceTimeout === undefined ? {} : { instanceTimeout }) })
   t.teardown(() => l.close())
   return l
 }
@@ -74,6 +74,65 @@ for (const backend of backends) {
     t.equal(await b.purgeLapsed(), 0, 'nothing to purge')
     await db.insertInto('tus_locks').values({ id: 'old', owner: 'gone', expires_at: Date.now() - 10_000, requested_at: null }).execute()
     t.equal(await b.purgeLapsed(), 1, 'a long-lapsed row is purged')
+  })
+
+  t.test(`${backend}: a dead instance's locks are free once its heartbeat expires, long before their lease`, async (t) => {
+    const db = await database(t, backend)
+    const b = locker(t, db, 60_000)
+    const now = Date.now()
+    // An instance that died: its heartbeat row runs out in 300 ms; its lock's lease in a minute.
+    await db.insertInto('tus_instances').values({ id: 'dead', expires_at: now + 300, started_at: now }).execute()
+    await db.insertInto('tus_locks').values({ id: 'u', owner: 'gone', expires_at: now + 60_000, requested_at: null, instance: 'dead' }).execute()
+    t.equal(await b.tryAcquire('u'), null, 'held while its instance is alive')
+    let lock = null
+    while (lock === null && Date.now() - now < 3000) {
+      await sleep(20)
+      lock = await b.tryAcquire('u')
+    }
+    t.ok(lock, 'taken once the instance stopped beating')
+    t.ok(Date.now() - now <= 800, `within its heartbeat timeout, not the lease (${Date.now() - now} ms)`)
+    await lock?.release()
+    // An instance whose row is gone (it shut down) holds nothing.
+    await db.insertInto('tus_locks').values({ id: 'v', owner: 'gone', expires_at: Date.now() + 60_000, requested_at: null, instance: 'vanished' }).execute()
+    const taken = await b.tryAcquire('v')
+    t.ok(taken, 'a lock of an instance without a row is free at once')
+    await taken?.release()
+  })
+
+  t.test(`${backend}: a live instance keeps its locks past its heartbeat timeout; closing frees them at once`, async (t) => {
+    const db = await database(t, backend)
+    const a = new DatabaseLocker(db, { lease: 60_000, instanceTimeout: 300 })
+    const b = locker(t, db, 60_000, 300)
+    const held = await a.tryAcquire('u')
+    t.ok(held, 'a takes the lock')
+    await sleep(900)
+    t.equal(await b.tryAcquire('u'), null, 'still held after three heartbeat timeouts: a beats')
+    t.equal(held!.held(), true, 'and a still vouches for it')
+    const row = await db.selectFrom('tus_instances').select('expires_at').where('id', '=', a.instance).executeTakeFirst()
+    t.ok(row !== undefined && Number(row.expires_at) > Date.now(), 'a\'s heartbeat row is current')
+    // A close whose release did not reach the row (the row is put back): the instance row's removal frees it.
+    await a.close()
+    t.equal(await db.selectFrom('tus_instances').select('id').where('id', '=', a.instance).executeTakeFirst(), undefined, 'a\'s instance row is gone')
+    await db.insertInto('tus_locks').values({ id: 'left', owner: 'x', expires_at: Date.now() + 60_000, requested_at: null, instance: a.instance }).execute()
+    const again = await b.tryAcquire('left')
+    t.ok(again, 'a lock row naming a closed instance is free at once')
+    await again?.release()
+  })
+
+  t.test(`${backend}: an instance frozen past its heartbeat timeout loses every lock, even those nobody took`, async (t) => {
+    const db = await database(t, backend)
+    const a = locker(t, db, 60_000, 300)
+    let lost = 0
+    const first = await a.tryAcquire('u1', { onLost: () => { lost++ } })
+    const second = await a.tryAcquire('u2', { onLost: () => { lost++ } })
+    const until = Date.now() + 250
+    while (Date.now() < until) { /* frozen: no timer runs */ }
+    t.equal(first!.held(), false, 'held() false at once: the heartbeat is not vouched for')
+    await waitFor(() => lost === 2, 1000, 'both holders told')
+    t.equal(second!.held(), false, 'the other lock is lost too')
+    await first!.release()
+    await second!.release()
+    t.ok(await a.tryAcquire('u3'), 'new locks can be taken once the heartbeat is current again')
   })
 
   t.test(`${backend}: a lease taken by someone else is reported lost`, async (t) => {

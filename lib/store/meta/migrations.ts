@@ -104,6 +104,24 @@ const migrations: Record<string, Migration> = {
     async down (db: Kysely<any>): Promise<void> {
       await db.schema.dropTable('tus_locks').ifExists().execute()
     }
+  },
+  // Dead instances noticed within seconds: each instance beats in a row of its
+  // own, and a lock names its instance (see lib/locks/database-locker.ts).
+  '2026-12-02-004-instance-heartbeats': {
+    async up (db: Kysely<any>): Promise<void> {
+      await db.schema.createTable('tus_instances').ifNotExists()
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .execute()
+      if (!(await columnsOf(db, 'tus_locks')).has('instance')) {
+        await db.schema.alterTable('tus_locks').addColumn('instance', 'varchar(64)').execute()
+      }
+    },
+    async down (db: Kysely<any>): Promise<void> {
+      await db.schema.alterTable('tus_locks').dropColumn('instance').execute()
+      await db.schema.dropTable('tus_instances').ifExists().execute()
+    }
   }
 }
 

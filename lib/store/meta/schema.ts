@@ -38,11 +38,32 @@ export interface LocksTable {
   expires_at: BigIntColumn
   /** Set by a request on another instance that wants the upload (see LockRequest.onReleaseRequested). */
   requested_at: NullableBigIntColumn
+  /**
+   * The instance (a tus_instances row) that holds it: once that instance's
+   * heartbeat is stale, or its row is gone, the lock is free whatever its lease
+   * says. Null for rows written by versions before heartbeats (lease only).
+   */
+  instance: ColumnType<string | null, string | null | undefined, string | null>
+}
+
+/** One row per running instance on a shared database, renewed by its heartbeat. */
+export interface InstancesTable {
+  /** Random per start of a locker. */
+  id: string
+  /**
+   * Milliseconds since the epoch: the latest heartbeat plus the instance's own
+   * timeout. Past it the instance counts as dead and its locks are free; each
+   * instance states its own, so instances with different timeouts judge each
+   * other by the holder's promise, not their own setting.
+   */
+  expires_at: BigIntColumn
+  started_at: BigIntColumn
 }
 
 export interface TusDatabase {
   tus_uploads: UploadsTable
   tus_locks: LocksTable
+  tus_instances: InstancesTable
 }
 
 export const UPLOADS_TABLE = 'tus_uploads'
