@@ -6,7 +6,7 @@
  */
 import { ClientCore } from './core.js'
 import { TusClientError } from './errors.js'
-import { resolveClientOptions, validateMetadata, type ResolvedClientOptions, type TusClientOptions, type TusProgress, type UploadOptions } from './options.js'
+import { resolveClientOptions, validateMetadata, type ResolvedClientOptions, type TusClientOptions, type TusCloseOptions, type TusProgress, type UploadOptions } from './options.js'
 import { createFinal, uploadParallel } from './parallel.js'
 import type { TusServerInfo, TusUploadInfo } from './protocol.js'
 import { fingerprint, openSource, type UploadSource } from './source.js'
@@ -43,14 +43,16 @@ export class TusClient {
     const parallel = options.parallel ?? 1
     if (!Number.isSafeInteger(parallel) || parallel < 1 || parallel > 100) throw new TypeError('fastify-tus client: option parallel must be an integer from 1 to 100')
     if (parallel === 1) return this.#uploadWith(source, options, { kind: 'auto' }, false)
-    const metadata = validateMetadata(options.metadata)
-    const urlStorage = options.urlStorage ?? this.#core.options.urlStorage
-    const opened = await openSource(source, this.#core.options.chunkSize)
-    try {
-      return await uploadParallel(this.#core, opened, parallel, { ...options, metadata, urlStorage })
-    } finally {
-      await opened.close()
-    }
+    return this.#run(options.signal, async (signal) => {
+      const metadata = validateMetadata(options.metadata)
+      const urlStorage = options.urlStorage ?? this.#core.options.urlStorage
+      const opened = await openSource(source, this.#core.options.chunkSize)
+      try {
+        return await uploadParallel(this.#core, opened, parallel, { ...options, signal, metadata, urlStorage })
+      } finally {
+        await opened.close()
+      }
+    })
   }
 
   /** Continues the upload at `url` with `source` (which must be the same content); answers the URL. */
@@ -58,13 +60,18 @@ export class TusClient {
     return this.#uploadWith(source, options, { kind: 'resume', url: new URL(url, this.#core.options.endpoint).href }, false)
   }
 
-  /** The low-level uploader: one chunk per `uploadChunk()` call. Close it when done. */
+  /**
+   * The low-level uploader: one chunk per `uploadChunk()` call. Close it when
+   * done. From its first uploadChunk() until it is done, closed or aborted,
+   * the client's close() waits for it.
+   */
   async createUploader (source: UploadSource, options: Omit<UploadOptions, 'parallel'> & { url?: string } = {}): Promise<Uploader> {
+    this.#core.assertOpen()
     const metadata = validateMetadata(options.metadata)
     const urlStorage = options.urlStorage ?? this.#core.options.urlStorage
     const opened = await openSource(source, this.#core.options.chunkSize)
     const start: UploaderStart = options.url === undefined ? { kind: 'auto' } : { kind: 'resume', url: new URL(options.url, this.#core.options.endpoint).href }
-    return new Uploader(this.#core, opened, { ...options, metadata, urlStorage }, { start })
+    return new Uploader(this.#core, opened, { ...options, metadata, urlStorage }, { start, track: true })
   }
 
   /** Uploads of this source remembered in the URL storage, oldest first. */
@@ -88,43 +95,77 @@ export class TusClient {
    * its URL; join partial uploads with createFinalUpload.
    */
   async createPartialUpload (source: UploadSource, options: Omit<UploadOptions, 'parallel'> = {}): Promise<string> {
-    const info = await this.#core.serverInfo(options.signal)
-    this.#core.requireExtension(info, 'concatenation', 'a partial upload')
-    return this.#uploadWith(source, options, { kind: 'auto' }, true)
+    return this.#run(options.signal, async (signal) => {
+      const info = await this.#core.serverInfo(signal)
+      this.#core.requireExtension(info, 'concatenation', 'a partial upload')
+      return this.#uploadWithin(signal, source, options, { kind: 'auto' }, true)
+    })
   }
 
   /** Creates the final upload joining `urls` (finished partial uploads, in order); answers its URL. */
   async createFinalUpload (urls: string[], metadata: Record<string, string | null> = {}, options: RequestOptions = {}): Promise<string> {
-    return createFinal(this.#core, urls.map((url) => new URL(url, this.#core.options.endpoint).href), validateMetadata(metadata), options.signal)
+    return this.#run(options.signal, async (signal) =>
+      createFinal(this.#core, urls.map((url) => new URL(url, this.#core.options.endpoint).href), validateMetadata(metadata), signal))
   }
 
   /** OPTIONS: the server's version, extensions, size limit and checksum algorithms. */
   async getServerInfo (options: RequestOptions = {}): Promise<TusServerInfo> {
-    return this.#core.serverInfo(options.signal, true)
+    return this.#run(options.signal, async (signal) => this.#core.serverInfo(signal, true))
   }
 
   /** HEAD: where an upload stands. */
   async getUploadInfo (url: string, options: RequestOptions = {}): Promise<TusUploadInfo> {
-    return this.#core.head(new URL(url, this.#core.options.endpoint).href, options.signal)
+    return this.#run(options.signal, async (signal) => this.#core.head(new URL(url, this.#core.options.endpoint).href, signal))
   }
 
   /** DELETE (termination extension). */
   async delete (url: string, options: RequestOptions = {}): Promise<void> {
-    const request = { method: 'DELETE', url: new URL(url, this.#core.options.endpoint).href, signal: options.signal }
-    await this.#core.retrying(options.signal, async () => this.#core.request(request, 204, 200))
+    await this.#run(options.signal, async (signal) => {
+      const request = { method: 'DELETE', url: new URL(url, this.#core.options.endpoint).href, signal }
+      await this.#core.retrying(signal, async () => this.#core.request(request, 204, 200))
+    })
   }
 
-  /** Closes idle connections. Uploads still running finish. */
-  close (): void {
-    this.#core.http.close()
+  /**
+   * Closes the client, gracefully. At once, every call that would start
+   * something new rejects with a TusClientError, code ERR_TUS_CLIENT_CLOSED.
+   * What is already in flight goes on to its end: upload(), resume(),
+   * createPartialUpload(), createFinalUpload(), getServerInfo(),
+   * getUploadInfo(), delete(), and every Uploader from its first
+   * uploadChunk() until it is done, closed or aborted. Then the sockets are
+   * destroyed and the promise resolves.
+   *
+   * With `timeout` (ms), whatever is still in flight when it runs out is
+   * aborted as by its own AbortSignal: it rejects with TusAbortError (its
+   * `cause` a TusClientError, ERR_TUS_CLIENT_CLOSED) and stays resumable, its
+   * URL kept in the URL storage. close() resolves once it has unwound.
+   * Calling close() again answers the same completion; a timeout given then
+   * bounds the wait too. Never rejects, except a TypeError for a bad timeout.
+   */
+  async close (options: TusCloseOptions = {}): Promise<void> {
+    await this.#core.close(options.timeout)
+  }
+
+  /** Runs one call as an operation close() waits for; `work` gets the signal that aborts it. */
+  async #run<T> (signal: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const operation = this.#core.begin(signal)
+    try {
+      return await work(operation.signal)
+    } finally {
+      operation.end()
+    }
   }
 
   async #uploadWith (source: UploadSource, options: Omit<UploadOptions, 'parallel'>, start: UploaderStart, partial: boolean): Promise<string> {
+    return this.#run(options.signal, async (signal) => this.#uploadWithin(signal, source, options, start, partial))
+  }
+
+  async #uploadWithin (signal: AbortSignal, source: UploadSource, options: Omit<UploadOptions, 'parallel'>, start: UploaderStart, partial: boolean): Promise<string> {
     const metadata = validateMetadata(options.metadata)
     const urlStorage = options.urlStorage ?? this.#core.options.urlStorage
     const opened = await openSource(source, this.#core.options.chunkSize)
     try {
-      return await this.#runToEnd(new Uploader(this.#core, opened, { ...options, metadata, urlStorage }, { start, partial, ownsSource: false }))
+      return await this.#runToEnd(new Uploader(this.#core, opened, { ...options, signal, metadata, urlStorage }, { start, partial, ownsSource: false }))
     } finally {
       await opened.close()
     }

@@ -1,21 +1,100 @@
 /**
  * What every part of the client shares: the resolved options, the HTTP
- * transport, the retry loop, and the server's capabilities (asked once).
+ * transport, the retry loop, the server's capabilities (asked once), and the
+ * client's lifecycle: the operations in flight, which close() waits for.
  */
-import { TusAbortError, TusUnsupportedError } from './errors.js'
+import { TusAbortError, TusClientError, TusUnsupportedError } from './errors.js'
 import { HttpTransport, type HttpRequest, type HttpResponse } from './http.js'
 import type { ResolvedClientOptions } from './options.js'
 import { expectStatus, parseServerInfo, parseUploadInfo, type TusServerInfo, type TusUploadInfo } from './protocol.js'
 import { isRetryableError, retryDelay, sleep, throwIfAborted } from './retry.js'
 
+/**
+ * One piece of work close() waits for: a TusClient call, or a started Uploader.
+ * Its `signal` fires when the caller's signal does, or when close() runs out of time.
+ */
+export interface Operation {
+  readonly signal: AbortSignal
+  /** The work is over; idempotent. */
+  end: () => void
+}
+
+/** The largest timeout setTimeout keeps (about 24.8 days). */
+const MAX_TIMER = 2_147_483_647
+
 export class ClientCore {
   readonly options: ResolvedClientOptions
   readonly http: HttpTransport
   #serverInfo: Promise<TusServerInfo> | undefined
+  /** The abort of each operation in flight. */
+  readonly #operations = new Map<Operation, AbortController>()
+  /** Set by the first close(): no operation starts after it; settles once the last one has ended and the sockets are released. */
+  #closing: Promise<void> | undefined
+  #drained: (() => void) | undefined
 
   constructor (options: ResolvedClientOptions) {
     this.options = options
     this.http = new HttpTransport(options)
+  }
+
+  /** Throws ERR_TUS_CLIENT_CLOSED once close() was called. */
+  assertOpen (): void {
+    if (this.#closing !== undefined) {
+      throw new TusClientError('this TusClient is closed (close() was called): no new upload or request can start', { code: 'ERR_TUS_CLIENT_CLOSED' })
+    }
+  }
+
+  /**
+   * Registers a piece of work, or throws ERR_TUS_CLIENT_CLOSED once close()
+   * was called. The caller must call `end()` when the work is over.
+   */
+  begin (signal: AbortSignal | undefined): Operation {
+    this.assertOpen()
+    const controller = new AbortController()
+    const onAbort = (): void => controller.abort(signal?.reason)
+    if (signal?.aborted === true) onAbort()
+    else signal?.addEventListener('abort', onAbort, { once: true })
+    const operation: Operation = {
+      signal: controller.signal,
+      end: () => {
+        if (!this.#operations.delete(operation)) return
+        signal?.removeEventListener('abort', onAbort)
+        if (this.#operations.size === 0) this.#drained?.()
+      }
+    }
+    this.#operations.set(operation, controller)
+    return operation
+  }
+
+  /**
+   * Stops new operations, waits for those in flight to end (after `timeout`
+   * ms, aborts them and waits for them to unwind), then destroys the agents'
+   * sockets. Every call answers the same completion; each call's timeout counts.
+   */
+  async close (timeout: number | undefined): Promise<void> {
+    if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isSafeInteger(timeout) || timeout < 0 || timeout > MAX_TIMER)) {
+      throw new TypeError(`fastify-tus client: close option timeout must be an integer from 0 to ${MAX_TIMER} (ms), got ${JSON.stringify(timeout)}`)
+    }
+    if (this.#closing === undefined) {
+      if (this.#operations.size === 0) {
+        // Nothing in flight: the sockets go at once, before close() returns.
+        this.http.close()
+        this.#closing = Promise.resolve()
+      } else {
+        this.#closing = new Promise<void>((resolve) => { this.#drained = resolve }).then(() => this.http.close())
+      }
+    }
+    const closing = this.#closing
+    if (timeout === undefined || this.#operations.size === 0) return closing
+    const reason = new TusClientError(`close() stopped the work still in flight after waiting ${timeout} ms`, { code: 'ERR_TUS_CLIENT_CLOSED' })
+    const timer = setTimeout(() => {
+      for (const controller of this.#operations.values()) controller.abort(reason)
+    }, timeout)
+    try {
+      await closing
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** One request; a status outside `expected` throws TusHttpError. */

@@ -61,7 +61,10 @@ export class HttpTransport {
     return response
   }
 
-  /** Closes idle kept-alive connections. Requests in flight finish. */
+  /**
+   * Destroys every socket of the agents, idle or not. TusClient.close() calls
+   * it only once no request is left in flight.
+   */
   close (): void {
     this.#httpAgent.destroy()
     this.#httpsAgent.destroy()

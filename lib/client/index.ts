@@ -7,13 +7,13 @@
  */
 export { TusClient, type PreviousUpload, type RequestOptions } from './client.js'
 export { Uploader, type ChunkResult } from './uploader.js'
-export { tusClient } from './fastify.js'
+export { tusClient, DEFAULT_CLOSE_TIMEOUT, type TusClientPluginOptions } from './fastify.js'
 export {
   TusClientError, TusHttpError, TusNetworkError, TusTimeoutError, TusAbortError, TusUnsupportedError, TusProtocolError
 } from './errors.js'
 export { isRetryableError, retryDelay, MAX_RETRY_DELAY } from './retry.js'
 export type {
-  TusClientOptions, UploadOptions, TusProgress, TusTlsOptions, TusRequestInfo, TusResponseInfo, ClientChecksumAlgorithm
+  TusClientOptions, TusCloseOptions, UploadOptions, TusProgress, TusTlsOptions, TusRequestInfo, TusResponseInfo, ClientChecksumAlgorithm
 } from './options.js'
 export type { TusServerInfo, TusUploadInfo } from './protocol.js'
 export type { UploadSource } from './source.js'

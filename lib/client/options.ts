@@ -95,6 +95,16 @@ export interface UploadOptions {
   keepUrl?: boolean
 }
 
+/** Options of `TusClient.close()`. */
+export interface TusCloseOptions {
+  /**
+   * How long, in ms, to let the work in flight finish (0 … 2 147 483 647). When
+   * it runs out, that work is aborted as by its AbortSignal (it stays
+   * resumable) and close() resolves once it has unwound. Default: no limit.
+   */
+  timeout?: number
+}
+
 export interface ResolvedClientOptions {
   endpoint: string
   chunkSize: number

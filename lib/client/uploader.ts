@@ -13,7 +13,7 @@
  * re-reading the offset with HEAD after a failure, so a chunk the server
  * partly stored is not sent twice and a chunk it rejected is sent again.
  */
-import type { ClientCore } from './core.js'
+import type { ClientCore, Operation } from './core.js'
 import { TusClientError, TusHttpError, TusProtocolError } from './errors.js'
 import { headerValue } from './http.js'
 import type { TusProgress } from './options.js'
@@ -77,6 +77,12 @@ export class Uploader {
   #needsSync = false
   #done = false
   #closed = false
+  /** Counted by TusClient.close() (an uploader of createUploader, not the inner ones of upload()). */
+  readonly #tracked: boolean
+  /** While started and not over: what TusClient.close() waits for; its signal is the one every request uses. */
+  #operation: Operation | undefined
+  /** uploadChunk() calls running. */
+  #running = 0
 
   /** @internal Use TusClient.createUploader. */
   constructor (core: ClientCore, source: ChunkSource, options: UploaderOptions, internal: {
@@ -84,6 +90,7 @@ export class Uploader {
     partial?: boolean
     progress?: ProgressSink
     ownsSource?: boolean
+    track?: boolean
   } = {}) {
     this.#core = core
     this.#source = source
@@ -91,6 +98,7 @@ export class Uploader {
     this.#start = internal.start ?? { kind: 'auto' }
     this.#partial = internal.partial ?? false
     this.#ownsSource = internal.ownsSource ?? true
+    this.#tracked = internal.track ?? false
     this.#ownsTracker = internal.progress === undefined
     if (internal.progress !== undefined) {
       this.#progress = internal.progress
@@ -110,28 +118,58 @@ export class Uploader {
   get done (): boolean { return this.#done }
   get progress (): TusProgress { return this.#progress.tracker.snapshot() }
 
-  /** Sends one chunk (creating or resuming the upload on the first call). */
+  /**
+   * Sends one chunk (creating or resuming the upload on the first call). The
+   * first call is refused (ERR_TUS_CLIENT_CLOSED) once the client is closing;
+   * after it the uploader is in flight, and the client's close() waits for it
+   * until it is done, closed or aborted.
+   */
   async uploadChunk (): Promise<ChunkResult> {
     if (this.#closed) throw new TusClientError('this uploader is closed', { code: 'ERR_TUS_CLOSED' })
-    throwIfAborted(this.#options.signal)
-    if (!this.#done) {
-      const sentData = this.#url === null ? await this.#begin() : false
-      if (!sentData && !this.#done) await this.#sendChunk()
-      if (this.#done) await this.#forget()
+    if (this.#tracked && this.#operation === undefined && !this.#done) {
+      this.#operation = this.#core.begin(this.#options.signal)
+      this.#operation.signal.addEventListener('abort', () => this.#release(), { once: true })
     }
-    return { offset: this.#offset, done: this.#done, url: this.#url! }
+    this.#running++
+    try {
+      throwIfAborted(this.#signal)
+      if (!this.#done) {
+        const sentData = this.#url === null ? await this.#begin() : false
+        if (!sentData && !this.#done) await this.#sendChunk()
+        if (this.#done) await this.#forget()
+      }
+      return { offset: this.#offset, done: this.#done, url: this.#url! }
+    } finally {
+      this.#running--
+      this.#release()
+    }
   }
 
   /** Releases the source (the file handle). The upload itself stays on the server, resumable. */
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#ownsSource) await this.#source.close()
+    try {
+      if (this.#ownsSource) await this.#source.close()
+    } finally {
+      this.#release()
+    }
+  }
+
+  /** The signal of every request: the client's close() can abort a started uploader too. */
+  get #signal (): AbortSignal | undefined {
+    return this.#operation?.signal ?? this.#options.signal
+  }
+
+  /** Ends the uploader's operation once no call runs and it can do nothing more: done, closed or aborted. */
+  #release (): void {
+    if (this.#operation === undefined || this.#running > 0) return
+    if (this.#done || this.#closed || this.#operation.signal.aborted) this.#operation.end()
   }
 
   /** Answers whether the first chunk went out with the creation. */
   async #begin (): Promise<boolean> {
-    const { signal } = this.#options
+    const signal = this.#signal
     const info = await this.#core.serverInfo(signal)
     this.#core.requireChecksum(info)
 
@@ -162,7 +200,7 @@ export class Uploader {
       const url = entry.uploadUrl!
       let upload: TusUploadInfo
       try {
-        upload = await this.#core.head(url, this.#options.signal, () => this.#retried())
+        upload = await this.#core.head(url, this.#signal, () => this.#retried())
       } catch (err) {
         if (err instanceof TusHttpError && GONE.has(err.statusCode)) {
           await storage.remove(fp, url)
@@ -208,7 +246,7 @@ export class Uploader {
   /** POST, with the first chunk as its body when the server takes one. */
   async #create (info: TusServerInfo): Promise<boolean> {
     const core = this.#core
-    const { signal } = this.#options
+    const signal = this.#signal
     core.requireExtension(info, 'creation', 'creating an upload')
     const withUpload = info.extensions.includes('creation-with-upload')
     this.#report(0)
@@ -255,7 +293,7 @@ export class Uploader {
   /** One PATCH, retried; after any failure the offset is read again first. */
   async #sendChunk (): Promise<void> {
     const core = this.#core
-    const { signal } = this.#options
+    const signal = this.#signal
     const url = this.#url!
     await core.retrying(signal, async () => {
       if (this.#needsSync) {

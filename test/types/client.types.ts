@@ -3,7 +3,7 @@
 import Fastify from 'fastify'
 import {
   TusClient, Uploader, tusClient, FileURLStorage, InMemoryURLStorage, TusHttpError, TusClientError, TusNetworkError, TusTimeoutError,
-  type ChunkResult, type PreviousUpload, type TusClientOptions, type TusProgress, type TusServerInfo, type TusUploadInfo, type URLStorage
+  type ChunkResult, type PreviousUpload, type TusClientOptions, type TusCloseOptions, type TusClientPluginOptions, type TusProgress, type TusServerInfo, type TusUploadInfo, type URLStorage
 } from '../../lib/client/index.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
@@ -19,6 +19,14 @@ expectType<Equal<ReturnType<typeof client.createFinalUpload>, Promise<string>>>(
 expectType<Equal<ReturnType<typeof client.getServerInfo>, Promise<TusServerInfo>>>()
 expectType<Equal<ReturnType<typeof client.getUploadInfo>, Promise<TusUploadInfo>>>()
 expectType<Equal<ReturnType<typeof client.delete>, Promise<void>>>()
+expectType<Equal<ReturnType<typeof client.close>, Promise<void>>>()
+expectType<Equal<Parameters<typeof client.close>, [options?: TusCloseOptions]>>()
+await client.close()
+await client.close({ timeout: 10_000 })
+// @ts-expect-error the close timeout is a number of ms
+await client.close({ timeout: '10s' })
+// @ts-expect-error close takes no unknown option
+await client.close({ signal: AbortSignal.timeout(1000) })
 
 await client.upload(Buffer.from('x'), {
   metadata: { filename: 'x.txt' },
@@ -63,3 +71,8 @@ await client.upload('./file.bin', { metadata: { size: 5 } })
 await client.resume('./file.bin', 'http://x/files/abc', { parallel: 2 })
 // @ts-expect-error the decorator checks its options
 await app.register(tusClient, { endpoint: 5 })
+await app.register(tusClient, { endpoint: 'https://uploads.example/files', closeTimeout: 5000 })
+const pluginOptions: TusClientPluginOptions = { endpoint: 'https://uploads.example/files', closeTimeout: 0 }
+void pluginOptions
+// @ts-expect-error closeTimeout is a number of ms
+await app.register(tusClient, { endpoint: 'https://uploads.example/files', closeTimeout: '10s' })
