@@ -63,8 +63,10 @@ export function parseSize (headers: IncomingHttpHeaders, name: string): number |
 
 const METADATA_KEY = /^[^\s,]+$/
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+/** Strict: invalid UTF-8 throws instead of turning into U+FFFD; a leading BOM is kept, not eaten. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-/** Upload-Metadata: comma-separated `key base64value` pairs, value optional, keys unique. */
+/** Upload-Metadata: comma-separated `key base64value` pairs, value optional, keys unique, values UTF-8 text. */
 export function parseMetadata (raw: string | undefined, maxSize: number): UploadMetadata {
   const metadata: UploadMetadata = Object.create(null)
   if (raw === undefined || raw.trim() === '') return metadata
@@ -80,7 +82,13 @@ export function parseMetadata (raw: string | undefined, maxSize: number): Upload
       continue
     }
     if (!BASE64.test(encoded)) throw new TusError(400, `Upload-Metadata value of ${key} is not base64`)
-    metadata[key] = Buffer.from(encoded, 'base64').toString('utf8')
+    // Values are kept as strings (hooks, app.tus.get, the download's filename):
+    // bytes that are not UTF-8 would come back changed, so they are refused.
+    try {
+      metadata[key] = UTF8.decode(Buffer.from(encoded, 'base64'))
+    } catch {
+      throw new TusError(400, `Upload-Metadata value of ${key} is not UTF-8 text`)
+    }
   }
   return metadata
 }
