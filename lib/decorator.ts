@@ -11,6 +11,7 @@ export function createDecorator (ctx: TusContext): TusDecorator {
   const find = async (id: string) => isValidId(id) ? await ctx.uploads.get(id) : undefined
   return {
     prefix: ctx.options.prefix,
+    get draining () { return ctx.drain.draining },
     addHook: (name, handler) => ctx.hooks.add(name, handler),
     get: find,
     list: async (options) => ctx.uploads.list(options),

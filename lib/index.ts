@@ -25,6 +25,7 @@ import type { TusContext } from './protocol/context.js'
 import { createDecorator } from './decorator.js'
 import { scheduleCleanup } from './expiry.js'
 import { reconcile } from './recovery.js'
+import { Drain } from './drain.js'
 
 async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promise<void> {
   const options = resolveOptions(input)
@@ -56,7 +57,7 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     if (owned) await db.destroy()
     throw new TypeError("fastify-tus: option locker 'database' needs PostgreSQL or SQLite")
   }
-  const sharedLocker = lockMode === 'database' ? new DatabaseLocker(db, { lease: options.lockLease, log: app.log }) : undefined
+  const sharedLocker = lockMode === 'database' ? new DatabaseLocker(db, { lease: options.lockLease, instanceTimeout: options.instanceTimeout, log: app.log }) : undefined
   const locker = sharedLocker === undefined ? new MemoryLocker() : new LayeredLocker(new MemoryLocker(), sharedLocker)
 
   const uploads = new KyselyUploadRepository(db, { owesCompleteHook: () => hooks.has('onComplete') })
@@ -65,7 +66,8 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     lease: options.completeHookLease,
     retryInterval: options.completeHookRetryInterval
   }, app.log)
-  const ctx: TusContext = { options, store, uploads, locker, hooks, completion, log: app.log }
+  const drain = new Drain(options.shutdownTimeout, app.log)
+  const ctx: TusContext = { options, store, uploads, locker, hooks, completion, log: app.log, drain }
 
   if (options.recoverOnStart) {
     const report = await reconcile(ctx)
@@ -81,9 +83,18 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     completion.start()
     sharedLocker?.start()
   })
+  // Graceful shutdown (see lib/drain.ts): from the start of app.close(), new
+  // requests get 503 and bodies in flight have until shutdownTimeout; then the
+  // server's close completes, and locks and onComplete runs are given back.
+  app.addHook('preClose', async () => {
+    stopCleanup()
+    completion.stop()
+    drain.begin(() => { app.server.closeAllConnections() })
+  })
   app.addHook('onClose', async () => {
     stopCleanup()
-    await completion.close()
+    drain.end()
+    await completion.close(drain.remaining())
     await sharedLocker?.close()
     if (owned) await db.destroy()
   })
@@ -103,6 +114,8 @@ export default tus
 
 export { TusError } from './protocol/errors.js'
 export { tusFrameworkErrors } from './protocol/framework-errors.js'
+export { tusServerOptions } from './protocol/server-options.js'
+export { tusClientErrorHandler } from './protocol/client-errors.js'
 export { FileStore } from './store/data/file-store.js'
 export { KyselyUploadRepository } from './store/meta/uploads.js'
 export { MemoryLocker } from './locks/memory-locker.js'

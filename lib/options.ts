@@ -15,6 +15,8 @@ export interface ResolvedOptions {
   /** 'auto' until the database is open: then 'database' on PostgreSQL, 'memory' otherwise. */
   locker: 'auto' | 'memory' | 'database'
   lockLease: number
+  instanceTimeout: number
+  shutdownTimeout: number
   maxSize: number
   maxChunkSize: number
   maxMetadataSize: number
@@ -44,7 +46,7 @@ function nonNegativeInteger (options: Record<string, unknown>, name: string, fal
  * Every key `resolveOptions` accepts; any other key fails at register time.
  * Exported read-only so that the docs test can compare it with docs/reference.md.
  */
-export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
+export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'instanceTimeout', 'shutdownTimeout', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
   'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
   'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
   // Fastify's own register options travel in the same object.
@@ -75,6 +77,8 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   if (locker !== 'auto' && locker !== 'memory' && locker !== 'database') fail(`option locker must be 'auto', 'memory' or 'database', got ${JSON.stringify(locker)}`)
   const lockLease = nonNegativeInteger(options, 'lockLease', 10_000)
   if (lockLease < 300) fail('option lockLease must be at least 300 ms')
+  const instanceTimeout = nonNegativeInteger(options, 'instanceTimeout', 3000)
+  if (instanceTimeout < 300) fail('option instanceTimeout must be at least 300 ms')
 
   const expiration = nonNegativeInteger(options, 'expiration', 0)
   const checksumAlgorithms = input.checksumAlgorithms ?? [...ALL_CHECKSUM_ALGORITHMS]
@@ -108,6 +112,8 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     schema,
     locker,
     lockLease,
+    instanceTimeout,
+    shutdownTimeout: nonNegativeInteger(options, 'shutdownTimeout', 10_000),
     maxSize: nonNegativeInteger(options, 'maxSize', 0),
     maxChunkSize: nonNegativeInteger(options, 'maxChunkSize', 0),
     maxMetadataSize: nonNegativeInteger(options, 'maxMetadataSize', 4096),

@@ -214,6 +214,21 @@ export interface TusPluginOptions {
    * is given up after at most this long. At least 300. Default 10000.
    */
   lockLease?: number
+  /**
+   * With the database locker: each instance renews a heartbeat row every quarter
+   * of this (one small write, whatever the number of uploads), and a lock whose
+   * instance has not beaten for this long is free, so the uploads of an instance
+   * that died are taken over within this many ms. At least 300. Default 3000.
+   */
+  instanceTimeout?: number
+  /**
+   * On `app.close()`: how long requests in flight may go on, in ms. From the
+   * start of the close, new requests are answered 503 (Connection: close,
+   * Retry-After); bodies still streaming shortly before this timeout are cut,
+   * their bytes kept and their offsets committed, and answered 503; then locks
+   * are released and onComplete runs still going are handed back. Default 10000.
+   */
+  shutdownTimeout?: number
   /** Largest upload accepted, in bytes (advertised as Tus-Max-Size; 413 beyond). Default 0: no limit. */
   maxSize?: number
   /** Largest body of a single PATCH or creation-with-upload POST, in bytes (413 beyond). Default 0: no limit. */
@@ -469,6 +484,8 @@ export interface TusDecorator {
   runDueCompleteHooks(): Promise<number>
   /** The absolute path prefix uploads are served under, e.g. '/files'. */
   readonly prefix: string
+  /** True from the moment `app.close()` began: the upload routes answer 503 to new requests (for a health check). */
+  readonly draining: boolean
 }
 
 declare module 'fastify' {

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ChecksumAlgorithm, TusPluginOptions } from '../../types/index.js'
-import tus, { tusFrameworkErrors } from '../index.js'
+import tus, { tusServerOptions } from '../index.js'
 import { isPostgresUrl } from '../store/meta/dialects.js'
 
 export const SERVE_HELP = `Usage: fastify-tus serve [options]
@@ -21,7 +21,11 @@ Options:
                                   (postgres://user@host:5432/db) or a SQLite file
   --db-schema <name>              PostgreSQL schema for the tables (created if missing; default public)
   --db-pool-size <n>              PostgreSQL connections per instance (default 10)
-  --lock-lease <seconds>          with PostgreSQL: a dead instance's upload locks are given up after this long (default 10)
+  --lock-lease <seconds>          with PostgreSQL: an upload lock not renewed is given up after this long (default 10)
+  --instance-timeout <seconds>    with PostgreSQL: the locks of an instance whose heartbeat stopped
+                                  (it died) are given up after this long (default 3)
+  --shutdown-timeout <seconds>    on SIGTERM/SIGINT: requests in flight may finish for this long;
+                                  uploads still streaming then are cut, their bytes kept (default 10)
   --max-size <bytes>              largest upload accepted (default: no limit)
   --max-chunk-size <bytes>        largest body of one request (default: no limit)
   --upload-expiry <seconds>       unfinished uploads expire after this long without writes (default: never)
@@ -61,6 +65,8 @@ export const SERVE_FLAGS = {
   'db-schema': { type: 'string' },
   'db-pool-size': { type: 'string' },
   'lock-lease': { type: 'string' },
+  'instance-timeout': { type: 'string' },
+  'shutdown-timeout': { type: 'string' },
   'max-size': { type: 'string' },
   'max-chunk-size': { type: 'string' },
   'upload-expiry': { type: 'string' },
@@ -88,7 +94,7 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
   const db = values.db ?? values['db-path'] ?? './uploads.db'
   if (db === '') throw new UsageError('--db must not be empty')
   const postgres = isPostgresUrl(db)
-  for (const flag of ['db-schema', 'db-pool-size', 'lock-lease'] as const) {
+  for (const flag of ['db-schema', 'db-pool-size', 'lock-lease', 'instance-timeout'] as const) {
     if (values[flag] !== undefined && !postgres) throw new UsageError(`--${flag} needs --db postgres://...`)
   }
   const schema = values['db-schema']
@@ -97,6 +103,8 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
   if (poolSize === 0) throw new UsageError('--db-pool-size must be at least 1')
   const lockLease = values['lock-lease'] === undefined ? undefined : integer(values['lock-lease'], '--lock-lease', 10) * 1000
   if (lockLease === 0) throw new UsageError('--lock-lease must be at least 1')
+  const instanceTimeout = values['instance-timeout'] === undefined ? undefined : integer(values['instance-timeout'], '--instance-timeout', 3) * 1000
+  if (instanceTimeout === 0) throw new UsageError('--instance-timeout must be at least 1')
   const algorithms = values['checksum-algorithms']
   const origins = values['cors-origin']
   return {
@@ -112,6 +120,8 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
       ...(schema === undefined ? {} : { schema }),
       ...(poolSize === undefined ? {} : { poolSize }),
       ...(lockLease === undefined ? {} : { lockLease }),
+      ...(instanceTimeout === undefined ? {} : { instanceTimeout }),
+      shutdownTimeout: integer(values['shutdown-timeout'], '--shutdown-timeout', 10) * 1000,
       maxSize: integer(values['max-size'], '--max-size', 0),
       maxChunkSize: integer(values['max-chunk-size'], '--max-chunk-size', 0),
       expiration: integer(values['upload-expiry'], '--upload-expiry', 0) * 1000,
@@ -130,11 +140,16 @@ export async function buildServer (config: ServeConfig): Promise<FastifyInstance
     requestTimeout: 0,
     connectionTimeout: config.idleTimeout * 1000,
     keepAliveTimeout: 10_000,
-    // Bad URLs answered by the router itself: plain text, like the plugin's replies.
-    frameworkErrors: tusFrameworkErrors
+    // The router's and Node's parser's refusals, and 503s while shutting down, in the plugin's format.
+    ...tusServerOptions
   })
   app.server.headersTimeout = 20_000
   await app.register(tus, config.plugin)
+  // For load balancers: 200 while serving, 503 from the moment a shutdown begins.
+  app.get('/health', { logLevel: 'warn' }, async (_request, reply) => {
+    if (app.tus.draining) return reply.code(503).header('Connection', 'close').type('text/plain; charset=utf-8').send('shutting down')
+    return reply.type('text/plain; charset=utf-8').send('ok')
+  })
   return app
 }
 
@@ -145,12 +160,22 @@ export async function serve (argv: string[]): Promise<void> {
     return
   }
   const app = await buildServer(config)
-  const shutdown = (): void => {
-    app.log.info('fastify-tus: shutting down')
-    app.close().then(() => process.exit(0), () => process.exit(1))
+  // The first signal shuts down gracefully (see --shutdown-timeout); a second one exits at once.
+  let stopping = false
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      app.log.warn(`fastify-tus: ${signal} again: exiting without waiting`)
+      process.exit(1)
+    }
+    stopping = true
+    app.log.info(`fastify-tus: ${signal}: shutting down`)
+    app.close().then(() => process.exit(0), (err: unknown) => {
+      app.log.error({ err }, 'fastify-tus: shutdown failed')
+      process.exit(1)
+    })
   }
-  process.once('SIGINT', shutdown)
-  process.once('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+  process.on('SIGTERM', shutdown)
   const address = await app.listen({ host: config.host, port: config.port })
   // Printed whatever the log level, so scripts (and people) learn the address.
   process.stdout.write(`fastify-tus listening at ${address}${app.tus.prefix}/\n`)

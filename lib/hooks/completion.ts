@@ -33,6 +33,8 @@ const describe = (err: unknown): string => (err instanceof Error ? err.message :
 export class CompletionDelivery {
   private readonly running = new Map<string, Promise<void>>()
   private timer: NodeJS.Timeout | undefined
+  /** Retries this instance scheduled, run at their due time rather than at the next sweep. */
+  private readonly retries = new Set<NodeJS.Timeout>()
   private closed = false
 
   constructor (
@@ -64,11 +66,48 @@ export class CompletionDelivery {
     }
   }
 
-  /** Stop retrying and wait for runs under way. */
-  async close (): Promise<void> {
+  /** Take up no more deliveries (the app is shutting down); runs under way go on. */
+  stop (): void {
     this.closed = true
     if (this.timer !== undefined) clearInterval(this.timer)
-    await Promise.allSettled([...this.running.values()])
+    for (const retry of this.retries) clearTimeout(retry)
+    this.retries.clear()
+  }
+
+  /**
+   * Stop retrying and wait for runs under way, for up to `within` ms; a run still
+   * going then is handed back (pending, due now), so that another instance, or
+   * this one restarted, takes it up at once instead of after its lease.
+   */
+  async close (within = Infinity): Promise<void> {
+    this.stop()
+    const runs = [...this.running.entries()]
+    if (runs.length === 0) return
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, Math.min(within, 2 ** 31 - 1)) })
+    await Promise.race([Promise.allSettled(runs.map(([, run]) => run)), timeout])
+    clearTimeout(timer)
+    const unfinished = runs.filter(([id]) => this.running.has(id)).map(([id]) => id)
+    for (const id of unfinished) {
+      try {
+        await this.uploads.settleCompleteHook(id, { state: 'pending', error: 'handed back unfinished at shutdown', nextAttemptAt: new Date() })
+      } catch (err) {
+        this.log.warn({ err, upload: id }, 'fastify-tus: handing back an onComplete run failed; it is taken up when its lease lapses')
+      }
+    }
+    if (unfinished.length > 0) this.log.warn({ uploads: unfinished }, `fastify-tus: handed back ${unfinished.length} onComplete run(s) still going at shutdown`)
+  }
+
+  /** Attempt `id` again at its due time, if this instance is still running then. */
+  private retryAt (id: string, due: Date): void {
+    if (this.closed) return
+    const timer = setTimeout(() => {
+      this.retries.delete(timer)
+      if (this.closed) return
+      this.attempt(id, null).catch((err) => this.log.error({ err, upload: id }, 'fastify-tus: onComplete retry failed'))
+    }, Math.max(due.getTime() - Date.now(), 0))
+    timer.unref()
+    this.retries.add(timer)
   }
 
   /** Run every delivery that is due (pending, or running under a lapsed lease). */
@@ -121,11 +160,9 @@ export class CompletionDelivery {
         }
         const giveUp = attempt >= this.settings.attempts
         this.log.error({ err, upload: id, attempt }, giveUp ? 'fastify-tus: onComplete failed for the last time' : 'fastify-tus: onComplete failed; it will be retried')
-        await this.uploads.settleCompleteHook(id, {
-          state: giveUp ? 'failed' : 'pending',
-          error: describe(err),
-          nextAttemptAt: giveUp ? null : new Date(Date.now() + backoff(attempt))
-        })
+        const due = giveUp ? null : new Date(Date.now() + backoff(attempt))
+        await this.uploads.settleCompleteHook(id, { state: giveUp ? 'failed' : 'pending', error: describe(err), nextAttemptAt: due })
+        if (due !== null) this.retryAt(id, due)
         return undefined
       } finally {
         clearInterval(renew)

@@ -19,6 +19,8 @@ export interface MeteredBody {
   source: AsyncIterable<Buffer>
   /** True when the whole body matched the Upload-Checksum (or none was sent). */
   checksumMatches(): boolean
+  /** Stop reading: the source ends with `err` after the chunks already received, as if the client had gone away. */
+  cut(err: unknown): void
 }
 
 /** When the body last delivered bytes, for telling a slow writer from a dead one. */
@@ -112,6 +114,11 @@ class BodyChunks implements AsyncIterableIterator<Buffer> {
     if (!this.ended) this.fail(closedEarly())
   }
 
+  /** Stop reading and end with `err` (after the chunks already queued). */
+  cut (err: unknown): void {
+    this.fail(err)
+  }
+
   private fail (err: unknown): void {
     if (this.failure !== undefined || this.ended) return
     this.failure = { err }
@@ -170,8 +177,10 @@ export function meterBody (
   activity?: BodyActivity
 ): MeteredBody {
   const hash: Hash | undefined = checksum === undefined ? undefined : createHash(checksum.algorithm)
+  const source = new BodyChunks(body, limit, limitReason, hash, activity)
   return {
-    source: new BodyChunks(body, limit, limitReason, hash, activity),
+    source,
+    cut: (err) => source.cut(err),
     checksumMatches: () => {
       if (checksum === undefined || hash === undefined) return true
       const digest = hash.digest()

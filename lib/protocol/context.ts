@@ -4,6 +4,7 @@ import type { DataStore, Locker, UploadRepository } from '../../types/index.js'
 import type { HookRegistry } from '../hooks/registry.js'
 import type { CompletionDelivery } from '../hooks/completion.js'
 import type { ResolvedOptions } from '../options.js'
+import type { Drain } from '../drain.js'
 
 export interface TusContext {
   options: ResolvedOptions
@@ -13,4 +14,6 @@ export interface TusContext {
   hooks: HookRegistry
   completion: CompletionDelivery
   log: FastifyBaseLogger
+  /** Graceful shutdown: whether the app is closing, and the bodies to cut at its timeout. */
+  drain: Drain
 }

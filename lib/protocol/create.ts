@@ -153,7 +153,7 @@ async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: 
   // If this throws, the file was never ours (a creating write fails on an existing one): leave it.
   let result: WriteResult
   try {
-    result = await ctx.store.write(draft.id, 0, body.source, { flush: ctx.options.fsync, create: true })
+    result = await ctx.drain.during(body, async () => ctx.store.write(draft.id, 0, body.source, { flush: ctx.options.fsync, create: true }))
   } catch (err) {
     throw idTaken(draft.id, err)
   }

@@ -14,6 +14,7 @@ import { handlePatch } from './patch.js'
 import { handleTerminate } from './terminate.js'
 import { handleDownload } from './download.js'
 import { discoveryHeaders, handleOptions } from './discover.js'
+import { shuttingDown } from './write.js'
 
 const TUS_REQUEST_HEADERS = [
   'Authorization', 'Content-Type', 'Origin', 'X-Requested-With', 'X-Request-ID', 'X-HTTP-Method-Override',
@@ -56,6 +57,8 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
 
   scope.addHook('onRequest', async (request, reply) => {
     reply.header('Tus-Resumable', TUS_VERSION)
+    // Shutting down: the client's retry belongs to another instance (or to this one restarted).
+    if (ctx.drain.draining) throw shuttingDown()
     // Downloads are plain HTTP (a browser link); OPTIONS is discovery and CORS preflight.
     if (request.method === 'OPTIONS' || request.method === 'GET') return
     const version = request.headers['tus-resumable']
@@ -64,6 +67,12 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     }
     const repeated = repeatedHeader(request.raw.rawHeaders)
     if (repeated !== undefined) throw new TusError(400, `${repeated} must be sent once`)
+  })
+
+  // Requests still running when the shutdown began: their connection ends with them.
+  scope.addHook('onSend', (_request, reply, payload, done) => {
+    if (ctx.drain.draining) reply.header('Connection', 'close')
+    done(null, payload)
   })
 
   scope.setErrorHandler((error: FastifyError | TusError, request, reply) => {

@@ -19,6 +19,7 @@ import type { Lock, UploadRecord } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
 import { BodyReadError, meterBody, type BodyActivity, type MeteredBody } from './checksum.js'
+import { ShutdownCut } from '../drain.js'
 import type { ChecksumHeader } from './headers.js'
 
 export interface WriteOutcome {
@@ -63,6 +64,10 @@ export function meteredRequestBody (
   return meterBody(request.raw, limit, reason, checksum, activity)
 }
 
+/** The answer to a request refused or cut because the server is shutting down: retry, elsewhere if there is an elsewhere. */
+export const shuttingDown = (): TusError =>
+  new TusError(503, 'the server is shutting down; retry (resume from the offset a HEAD reports)', { 'Retry-After': '1', Connection: 'close' })
+
 export const checksumMismatch = (checksum: ChecksumHeader): TusError =>
   new TusError(460, `Upload-Checksum ${checksum.algorithm} does not match the body`)
 
@@ -73,6 +78,7 @@ export const checksumMismatch = (checksum: ChecksumHeader): TusError =>
 export function bodyFailure (ctx: TusContext, id: string, failure: unknown, storageReason: string): TusError {
   if (failure instanceof TusError) return failure
   if (failure instanceof BodyReadError) return new TusError(400, 'request body ended before it was complete')
+  if (failure instanceof ShutdownCut) return shuttingDown()
   ctx.log.error({ err: failure, upload: id }, 'fastify-tus: storage write failed')
   return new TusError(500, storageReason)
 }
@@ -115,7 +121,7 @@ export async function writeBody (
   const checkpoint = checksum === undefined && every > 0
     ? { every, at: async (n: number) => { if (start + n !== upload.length) await moveOffset(start + n, false) } }
     : undefined
-  const result = await ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync, checkpoint, owned: lock.held })
+  const result = await ctx.drain.during(body, async () => ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync, checkpoint, owned: lock.held }))
   assertHeld(lock)
 
   // How many of the bytes that reached storage this request may keep.

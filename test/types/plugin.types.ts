@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream'
 import Fastify, { type FastifyRequest } from 'fastify'
 import tus, {
-  TusError,
+  TusError, tusClientErrorHandler, tusFrameworkErrors,
   type CompleteHookStatus, type ListUploadsOptions, type TerminationReason, type TusDecorator, type TusPluginOptions, type UploadMetadata, type UploadRecord
 } from '../../lib/index.js'
 import type { PLUGIN_OPTION_NAMES } from '../../lib/options.js'
@@ -137,3 +137,7 @@ void scaled; void badLocker
 // Every key resolveOptions accepts is a typed option, except Fastify's own register options.
 type RuntimeOptionNames = typeof PLUGIN_OPTION_NAMES[number]
 expectType<Equal<Exclude<RuntimeOptionNames, 'logLevel' | 'logSerializers'>, keyof TusPluginOptions>>()
+
+/* ---------------- the exported error handlers fit Fastify's options ---------------- */
+
+void Fastify({ clientErrorHandler: tusClientErrorHandler, frameworkErrors: tusFrameworkErrors })

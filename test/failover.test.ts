@@ -1,0 +1,132 @@
+/**
+ * Failover, as a user would run it: three `fastify-tus serve` instances on one
+ * PostgreSQL database and one upload directory, behind a round-robin load
+ * balancer that skips backends whose health check fails, and 24 uploads from
+ * tus-js-client with its default retry schedule ([0, 1000, 3000, 5000] ms:
+ * about 9 s of patience, Uppy's too).
+ *
+ * - SIGKILL of one instance mid-run: its locks must be free within its
+ *   heartbeat timeout (3 s), so no client runs out of retries on a 423.
+ * - Rolling restart: each instance in turn gets SIGTERM and is started again
+ *   while the uploads run: no upload fails, no 5xx but the 503s of a draining
+ *   instance, and each stopped instance logs what it drained and what it cut.
+ */
+import t, { type Test } from 'tap'
+import { join } from 'node:path'
+import * as tus from 'tus-js-client'
+import { tempDir } from './helpers/server.js'
+import { spawnServer, type Spawned } from './helpers/spawn.js'
+import { bytes } from './helpers/http.js'
+import { sleep, stored } from './helpers/tus.js'
+import { postgresOrSkip, testSchema } from './helpers/postgres.js'
+import { roundRobinProxy, type RoundRobinProxy } from './helpers/round-robin-proxy.js'
+
+const url = postgresOrSkip(t)
+const BIN = 'dist/lib/cli/main.js'
+const DEFAULT_RETRY_DELAYS = [0, 1000, 3000, 5000]
+
+interface Cluster {
+  proxy: RoundRobinProxy
+  start: () => Promise<Spawned>
+  uploadDir: string
+}
+
+async function cluster (t: Test, bodyRate: number): Promise<Cluster & { instances: Spawned[] }> {
+  const schema = testSchema(t)
+  const uploadDir = join(tempDir(t), 'uploads')
+  const args = [BIN, 'serve', '--port', '0', '--db', url!, '--db-schema', schema, '--db-pool-size', '4', '--upload-dir', uploadDir,
+    '--shutdown-timeout', '3', '--log-level', 'info']
+  const proxy = await roundRobinProxy(t, { bodyRate })
+  const start = async (): Promise<Spawned> => {
+    const spawned = await spawnServer(t, args)
+    proxy.add(spawned.origin)
+    return spawned
+  }
+  const instances = await Promise.all([start(), start(), start()])
+  await sleep(500) // the first health checks
+  return { proxy, start, uploadDir, instances }
+}
+
+/** One tus-js-client upload through the proxy with the default retry schedule; resolves with its id or an error. */
+function upload (endpoint: string, data: Buffer, chunkSize: number): Promise<{ id?: string; error?: unknown; retries: number }> {
+  return new Promise((resolve) => {
+    let retries = 0
+    const u = new tus.Upload(data, {
+      endpoint,
+      chunkSize,
+      retryDelays: DEFAULT_RETRY_DELAYS,
+      onShouldRetry: () => { retries++; return true },
+      onSuccess: () => resolve({ id: new URL(u.url!).pathname.split('/').pop()!, retries }),
+      onError: (error) => resolve({ error, retries })
+    })
+    u.start()
+  })
+}
+
+const summary = (proxy: RoundRobinProxy): string => [...proxy.statuses.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(', ')
+
+if (url !== undefined) {
+  t.test('one of three instances SIGKILLed mid-run: every upload finishes byte-exact with default retries', async (t) => {
+    const { proxy, uploadDir, instances } = await cluster(t, 2 << 20)
+    const UPLOADS = 24
+    const sources = Array.from({ length: UPLOADS }, (_, i) => bytes((3 << 20) + i * 65_537, 900 + i))
+    const runs = sources.map(async (data) => upload(`${proxy.origin}/files/`, data, 512 << 10))
+    // Killed once uploads are well under way: PATCHes are in flight at every instance.
+    await sleep(1200)
+    const doomed = instances[1]!
+    doomed.child.kill('SIGKILL')
+    const killedAt = Date.now()
+    const results = await Promise.all(runs)
+    t.comment(`all done ${Date.now() - killedAt} ms after the kill; answers: ${summary(proxy)}; longest 423 streak of an upload: ${proxy.longest423()} ms`)
+    t.equal(doomed.child.signalCode, 'SIGKILL', 'an instance was killed')
+    t.ok(proxy.proxyErrors() > 0 || (proxy.statuses.get(423) ?? 0) > 0, 'the killed instance was serving uploads when it died')
+    t.same(results.filter((r) => r.error !== undefined).map((r) => String(r.error)), [], 'no upload failed')
+    let exact = 0
+    for (const [i, r] of results.entries()) if (r.id !== undefined && stored(uploadDir, r.id)?.equals(sources[i]!) === true) exact++
+    t.equal(exact, UPLOADS, `all ${UPLOADS} uploads stored byte-exact`)
+    // The dead instance's locks are free within its heartbeat timeout (3 s); the client's retries come 1 s and 4 s after a 423.
+    t.ok(proxy.longest423() < 6000, `no client waited on a 423 much past the heartbeat timeout and its next retry (longest: ${proxy.longest423()} ms; the client gives up after 9 s)`)
+  })
+
+  t.test('rolling restart of three instances under load: no upload fails, only 503s from draining instances', async (t) => {
+    const { proxy, start, uploadDir, instances } = await cluster(t, 1 << 20)
+    const UPLOADS = 24
+    const sources = Array.from({ length: UPLOADS }, (_, i) => bytes((6 << 20) + i * 40_009, 1300 + i))
+    let finished = 0
+    const runs = sources.map(async (data) => {
+      const result = await upload(`${proxy.origin}/files/`, data, 1 << 20)
+      finished++
+      return result
+    })
+    await sleep(1000)
+    const logs: string[] = []
+    let restarts = 0
+    let doneAtLastSignal = 0
+    for (const [i, instance] of instances.entries()) {
+      const exited = new Promise<number | null>((resolve) => instance.child.once('exit', (code) => resolve(code)))
+      const signalled = Date.now()
+      doneAtLastSignal = finished
+      instance.child.kill('SIGTERM')
+      const code = await exited
+      proxy.remove(instance.origin)
+      t.equal(code, 0, `instance ${i + 1} exited 0 after SIGTERM (${Date.now() - signalled} ms, ${finished} of ${UPLOADS} uploads done)`)
+      logs.push(instance.output())
+      await start()
+      restarts++
+      await sleep(300)
+    }
+    const results = await Promise.all(runs)
+    t.equal(restarts, 3, 'every instance was restarted')
+    t.ok(doneAtLastSignal < UPLOADS, `uploads were still running when the last instance was stopped (${doneAtLastSignal} of ${UPLOADS} done)`)
+    t.comment(`answers: ${summary(proxy)}; retries: ${results.reduce((n, r) => n + r.retries, 0)}`)
+    t.same(results.filter((r) => r.error !== undefined).map((r) => String(r.error)), [], 'no upload failed')
+    let exact = 0
+    for (const [i, r] of results.entries()) if (r.id !== undefined && stored(uploadDir, r.id)?.equals(sources[i]!) === true) exact++
+    t.equal(exact, UPLOADS, `all ${UPLOADS} uploads stored byte-exact`)
+    t.same(proxy.serverErrors.filter((line) => !/^503 .*shutting down/.test(line)), [], 'no 5xx but the 503s of a draining instance')
+    for (const [i, log] of logs.entries()) {
+      const line = /shutdown drained (\d+) uploading request\(s\) and cut (\d+)/.exec(log)
+      t.ok(line !== null, `instance ${i + 1} logged its drain: ${line === null ? 'nothing' : `drained ${line[1]}, cut ${line[2]}`}`)
+    }
+  })
+}
