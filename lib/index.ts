@@ -9,8 +9,11 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRegisterOptions } from 'fastify'
-import type { TusPluginOptions } from '../types/index.js'
-import { resolveOptions } from './options.js'
+import type { DataStore, TusPluginOptions } from '../types/index.js'
+import { resolveOptions, type ResolvedOptions } from './options.js'
+import type { Kysely } from './store/meta/kysely.js'
+import type { TusDatabase } from './store/meta/schema.js'
+import { ObjectStates } from './store/meta/object-states.js'
 import { FileStore } from './store/data/file-store.js'
 import { openDatabase } from './store/meta/dialects.js'
 import { migrate } from './store/meta/migrations.js'
@@ -27,6 +30,17 @@ import { scheduleCleanup } from './expiry.js'
 import { reconcile } from './recovery.js'
 import { Drain } from './drain.js'
 
+/** Files in uploadDir, or objects in a bucket (the AWS SDK is loaded only then). */
+async function openStore (options: ResolvedOptions, db: Kysely<TusDatabase>): Promise<DataStore> {
+  if (options.s3 !== undefined) {
+    const { openS3Store } = await import('./store/data/s3-store.js')
+    return openS3Store(options.s3, new ObjectStates(db))
+  }
+  const files = new FileStore(options.uploadDir)
+  await files.init()
+  return files
+}
+
 async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promise<void> {
   const options = resolveOptions(input)
 
@@ -36,15 +50,15 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     for (const handler of value === undefined ? [] : Array.isArray(value) ? value : [value]) hooks.add(name, handler as never)
   }
 
-  const store = new FileStore(options.uploadDir)
-  await store.init()
   const { db, owned, kind } = await openDatabase(options.db, {
     poolSize: options.poolSize,
     schema: options.schema,
     onPoolError: (err) => app.log.warn({ err }, 'fastify-tus: a pooled database connection failed')
   })
+  let store: DataStore
   try {
     await migrate(db)
+    store = await openStore(options, db)
   } catch (err) {
     if (owned) await db.destroy()
     throw err

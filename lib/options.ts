@@ -3,12 +3,15 @@
  * register time with a message naming the option, not at the first upload.
  */
 import type { ChecksumAlgorithm, TusCorsOptions, TusPluginOptions } from '../types/index.js'
+import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, type S3Options } from './store/data/s3-store.js'
 import { ALL_CHECKSUM_ALGORITHMS } from './protocol/headers.js'
 import { isPostgresUrl, isSchemaName } from './store/meta/dialects.js'
 
 export interface ResolvedOptions {
   prefix: string
   uploadDir: string
+  /** Object storage instead of uploadDir, when configured. */
+  s3: S3Options | undefined
   db: NonNullable<TusPluginOptions['db']>
   poolSize: number
   schema: string | undefined
@@ -46,11 +49,34 @@ function nonNegativeInteger (options: Record<string, unknown>, name: string, fal
  * Every key `resolveOptions` accepts; any other key fails at register time.
  * Exported read-only so that the docs test can compare it with docs/reference.md.
  */
-export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'instanceTimeout', 'shutdownTimeout', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
+export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 's3', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'instanceTimeout', 'shutdownTimeout', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
   'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
   'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
   // Fastify's own register options travel in the same object.
   'logLevel', 'logSerializers'] as const)
+
+const S3_KEYS = new Set(['bucket', 'prefix', 'endpoint', 'region', 'partSize', 'clientOptions'])
+
+/** The `s3` option, checked: every mistake is a register-time error naming the field. */
+function resolveS3 (input: TusPluginOptions['s3']): S3Options | undefined {
+  if (input === undefined) return undefined
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return fail('option s3 must be an object like { bucket: \'uploads\' }')
+  for (const key of Object.keys(input)) if (!S3_KEYS.has(key)) fail(`unknown option "s3.${key}"`)
+  const { bucket, prefix = '', endpoint, region, partSize = 8 << 20, clientOptions } = input
+  if (typeof bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) fail(`option s3.bucket must be a bucket name (3-63 of a-z 0-9 . -), got ${JSON.stringify(bucket)}`)
+  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.endsWith('/')) || prefix.startsWith('/') || prefix.length > 512) fail(`option s3.prefix must be '' or a key prefix ending with '/' (not starting with one), got ${JSON.stringify(prefix)}`)
+  if (endpoint !== undefined) {
+    let url: URL | undefined
+    try { url = new URL(endpoint) } catch { url = undefined }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(`option s3.endpoint must be an http(s) URL, got ${JSON.stringify(endpoint)}`)
+  }
+  if (region !== undefined && (typeof region !== 'string' || region === '')) fail('option s3.region must be a non-empty string')
+  if (typeof partSize !== 'number' || !Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
+    fail(`option s3.partSize must be an integer from ${MIN_PART_SIZE} (5 MiB) to ${MAX_PART_SIZE} (5 GiB), got ${JSON.stringify(partSize)}`)
+  }
+  if (clientOptions !== undefined && (clientOptions === null || typeof clientOptions !== 'object')) fail('option s3.clientOptions must be an object')
+  return { bucket, prefix, ...(endpoint === undefined ? {} : { endpoint }), ...(region === undefined ? {} : { region }), partSize, ...(clientOptions === undefined ? {} : { clientOptions }) }
+}
 
 export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const options = input as Record<string, unknown>
@@ -61,6 +87,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   if (typeof prefix !== 'string' || !/^(\/[A-Za-z0-9._~-]+)*$/.test(prefix.replace(/\/$/, ''))) fail(`option prefix must be a path like "/files", got ${JSON.stringify(prefix)}`)
   const uploadDir = input.uploadDir ?? './uploads'
   if (typeof uploadDir !== 'string' || uploadDir === '') fail('option uploadDir must be a non-empty string')
+  const s3 = resolveS3(input.s3)
   const db = input.db ?? './uploads.db'
   if (typeof db !== 'string' && (db === null || typeof db !== 'object' || typeof (db as { selectFrom?: unknown }).selectFrom !== 'function')) {
     fail('option db must be a SQLite file path, a PostgreSQL connection string or a Kysely instance')
@@ -80,6 +107,13 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const instanceTimeout = nonNegativeInteger(options, 'instanceTimeout', 3000)
   if (instanceTimeout < 300) fail('option instanceTimeout must be at least 300 ms')
 
+  // Object storage holds at most MAX_PARTS parts of partSize: that is the largest upload.
+  const objectLimit = s3 === undefined ? 0 : s3.partSize * MAX_PARTS
+  let maxSize = nonNegativeInteger(options, 'maxSize', objectLimit)
+  if (objectLimit > 0) {
+    if (maxSize === 0) maxSize = objectLimit
+    if (maxSize > objectLimit) fail(`option maxSize ${maxSize} is more than ${MAX_PARTS} parts of s3.partSize ${s3!.partSize} can hold; raise s3.partSize to at least ${Math.ceil(maxSize / MAX_PARTS)}`)
+  }
   const expiration = nonNegativeInteger(options, 'expiration', 0)
   const checksumAlgorithms = input.checksumAlgorithms ?? [...ALL_CHECKSUM_ALGORITHMS]
   if (!Array.isArray(checksumAlgorithms)) fail('option checksumAlgorithms must be an array')
@@ -107,6 +141,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   return {
     prefix: prefix.replace(/\/$/, ''),
     uploadDir,
+    s3,
     db,
     poolSize,
     schema,
@@ -114,7 +149,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     lockLease,
     instanceTimeout,
     shutdownTimeout: nonNegativeInteger(options, 'shutdownTimeout', 10_000),
-    maxSize: nonNegativeInteger(options, 'maxSize', 0),
+    maxSize,
     maxChunkSize: nonNegativeInteger(options, 'maxChunkSize', 0),
     maxMetadataSize: nonNegativeInteger(options, 'maxMetadataSize', 4096),
     expiration,

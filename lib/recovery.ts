@@ -35,6 +35,8 @@ export async function reconcile (ctx: TusContext, orphanGrace = 60_000): Promise
     const uploads = await ctx.uploads.list({ status: 'all', limit: PAGE, offset: page * PAGE })
     for (let upload of uploads) {
       known.add(upload.id)
+      // Object storage: one request per finished upload on every start is not worth it.
+      if (upload.completedAt !== null && ctx.store.remote === true) continue
       let size = await ctx.store.size(upload.id)
       if (upload.completedAt !== null) {
         if (size !== upload.offset && upload.concat !== 'partial') {

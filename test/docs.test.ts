@@ -148,7 +148,7 @@ function documentedFlags (rows: string[][]): Map<string, string> {
   const flags = new Map<string, string>()
   for (const row of rows) {
     const cell = row[0] ?? ''
-    for (const m of cell.matchAll(/--[a-z][a-z-]*/g)) flags.set(m[0], row[1] ?? '')
+    for (const m of cell.matchAll(/--[a-z][a-z0-9-]*/g)) flags.set(m[0], row[1] ?? '')
     for (const m of cell.matchAll(/(?<![\w-])-([a-z])\b/g)) flags.set(m[0], row[1] ?? '')
   }
   return flags

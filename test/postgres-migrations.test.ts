@@ -27,11 +27,11 @@ if (url !== undefined) {
     const opened = await Promise.all(Array.from({ length: 6 }, async () => openDatabase(url, { schema, poolSize: 2 })))
     t.teardown(async () => { await Promise.all(opened.map(async ({ db }) => db.destroy())) })
     await Promise.all(opened.map(async ({ db }) => migrate(db)))
-    t.same(await tablesOf(schema), ['fastify_tus_migration', 'fastify_tus_migration_lock', 'tus_instances', 'tus_locks', 'tus_uploads'])
+    t.same(await tablesOf(schema), ['fastify_tus_migration', 'fastify_tus_migration_lock', 'tus_instances', 'tus_locks', 'tus_object_parts', 'tus_object_states', 'tus_uploads'])
     const migrations = await query<{ name: string }>('SELECT name FROM fastify_tus_migration ORDER BY name', [], schema)
-    t.equal(migrations.length, 4, `each migration recorded once (${migrations.map((m) => m.name).join(', ')})`)
+    t.equal(migrations.length, 5, `each migration recorded once (${migrations.map((m) => m.name).join(', ')})`)
     await migrate(opened[0]!.db)
-    t.equal((await query('SELECT name FROM fastify_tus_migration', [], schema)).length, 4, 'running again is a no-op')
+    t.equal((await query('SELECT name FROM fastify_tus_migration', [], schema)).length, 5, 'running again is a no-op')
   })
 
   t.test('two schemas in one database: each has its own tables and uploads', async (t) => {

@@ -177,6 +177,34 @@ export interface TusCorsOptions {
 }
 
 /**
+ * Bytes in S3-compatible object storage instead of `uploadDir` (the option `s3`).
+ * Credentials come from the AWS SDK's usual sources (AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY, profiles, instance roles) or `clientOptions.credentials`.
+ */
+export interface TusS3Options {
+  /** The bucket (it must exist). */
+  bucket: string
+  /** Prepended to every key: a finished upload is the object `<prefix><id>`. '' or ending with '/'. Default ''. */
+  prefix?: string
+  /** An S3-compatible server's URL (path-style addressing is used then). Default: AWS. */
+  endpoint?: string
+  /** Default: AWS_REGION, else 'us-east-1'. */
+  region?: string
+  /**
+   * Size of every part but the last, in bytes, from 5 MiB to 5 GiB. An upload
+   * has at most 10,000 parts, so this bounds its size (maxSize is checked
+   * against it, and defaults to it). Default 8 MiB.
+   */
+  partSize?: number
+  /**
+   * Passed to the AWS SDK's S3Client as they are (credentials, maxAttempts,
+   * requestHandler, and checksum settings, which default to 'WHEN_REQUIRED'
+   * here because several S3-compatible servers refuse the SDK's own defaults).
+   */
+  clientOptions?: Record<string, unknown>
+}
+
+/**
  * Options of `app.register(tus, options)`. Checked at register time: a wrong
  * type, a value out of range or an unknown key fails with a TypeError naming
  * the option. docs/reference.md lists them with their defaults.
@@ -184,8 +212,10 @@ export interface TusCorsOptions {
 export interface TusPluginOptions {
   /** URL path the upload endpoint is mounted at (segments of [A-Za-z0-9._~-]; a trailing '/' is dropped). Default '/files'. */
   prefix?: string
-  /** Directory holding the uploaded bytes, one file per upload; created if missing. Default './uploads'. */
+  /** Directory holding the uploaded bytes, one file per upload; created if missing. Default './uploads'. Unused with `s3`. */
   uploadDir?: string
+  /** Store the bytes in S3-compatible object storage instead of `uploadDir`; `@aws-sdk/client-s3` must be installed. Default: none. */
+  s3?: TusS3Options
   /**
    * Metadata database: a SQLite file path (default './uploads.db'), a
    * PostgreSQL connection string (`postgres://...` or `postgresql://...`; the
@@ -296,13 +326,18 @@ export interface WriteResult {
   error?: unknown
 }
 
+/** What a store may want to know about a new upload's bytes. */
+export interface CreateOptions {
+  /** The Content-Type its finished bytes should be served with (derived from `filetype` when safe). */
+  contentType?: string
+}
 /** Bytes: make room for a new upload. */
 export interface ByteCreator {
   /**
    * Create the (empty) bytes of a new upload. When bytes under that id exist
    * already, reject with an error whose `code` is 'EEXIST' (the server answers 409).
    */
-  create(id: string): Promise<void>
+  create(id: string, options?: CreateOptions): Promise<void>
 }
 /** How ByteWriter.write stores a body. */
 export interface WriteOptions {
@@ -322,6 +357,15 @@ export interface WriteOptions {
    * the write answers with the error that stopped it (code 'ELOCKLOST').
    */
   owned?: () => boolean
+  /**
+   * How many bytes the source delivers if it ends normally (the request's
+   * Content-Length), when known. A store that needs it (object storage: a part's
+   * length is sent before its bytes) answers a write without it with an error
+   * whose code is 'ELENGTHREQUIRED' (411), before reading anything.
+   */
+  length?: number
+  /** With `create`: as CreateOptions.contentType. */
+  contentType?: string
 }
 /** Bytes: append a stream at an offset. */
 export interface ByteWriter {
@@ -329,6 +373,15 @@ export interface ByteWriter {
   write(id: string, offset: number, source: AsyncIterable<Buffer>, options?: WriteOptions): Promise<WriteResult>
   /** Cut the stored bytes back to `length` (used to undo a rejected chunk). */
   truncate(id: string, length: number): Promise<void>
+}
+/** Bytes: the upload is whole. */
+export interface ByteFinisher {
+  /**
+   * Called once every byte is written, before the row records completion: make
+   * the bytes the finished upload (object storage: complete the multipart
+   * upload). Idempotent; a file on disk has nothing to do.
+   */
+  finish(id: string, length: number): Promise<void>
 }
 /** Bytes: read a finished upload, optionally a byte range (inclusive end). */
 export interface ByteReader {
@@ -344,8 +397,8 @@ export interface ByteTerminator {
 }
 /** Bytes: join finished partial uploads into a final one, in order. */
 export interface ByteConcatenator {
-  /** Write the bytes of `partIds`, in order, as the bytes of `targetId`; `flush` fsyncs them. */
-  concatenate(targetId: string, partIds: string[], options?: { flush?: boolean }): Promise<void>
+  /** Write the bytes of `partIds`, in order, as the finished bytes of `targetId`; `flush` fsyncs them. */
+  concatenate(targetId: string, partIds: string[], options?: { flush?: boolean; contentType?: string }): Promise<void>
 }
 /** Bytes: what is stored, for reconciling storage with the table after a crash. */
 export interface ByteLister {
@@ -353,7 +406,13 @@ export interface ByteLister {
   list(): Promise<Array<{ id: string; modifiedAt: Date }>>
 }
 /** Everything the plugin needs from a byte store. */
-export type DataStore = ByteCreator & ByteWriter & ByteReader & ByteTerminator & ByteConcatenator & ByteLister
+export type DataStore = ByteCreator & ByteWriter & ByteFinisher & ByteReader & ByteTerminator & ByteConcatenator & ByteLister & {
+  /**
+   * The bytes are behind a network (object storage): start-up recovery does not
+   * ask for the size of every finished upload, one request each. Default false.
+   */
+  readonly remote?: boolean
+}
 
 /** A row to insert: an upload at offset 0, not complete. Fields as in UploadRecord. */
 export interface NewUpload {

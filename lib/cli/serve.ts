@@ -7,15 +7,21 @@ import { isPostgresUrl } from '../store/meta/dialects.js'
 
 export const SERVE_HELP = `Usage: fastify-tus serve [options]
 
-Runs a TUS 1.0.0 upload server (metadata in SQLite or PostgreSQL, bytes in a directory).
-Several instances can serve the same uploads: give them one --db postgres://...
-and one --upload-dir (a directory they all reach).
+Runs a TUS 1.0.0 upload server (metadata in SQLite or PostgreSQL, bytes in a directory
+or in S3-compatible object storage). Several instances can serve the same uploads: give
+them one --db postgres://... and one --s3-bucket (or one --upload-dir they all reach).
 
 Options:
   --host <host>                   address to listen on (default 127.0.0.1)
   --port <port>                   port to listen on (default 8080)
   --base-path <path>              URL path of the upload endpoint (default /files)
-  --upload-dir <dir>              where uploaded bytes are stored (default ./uploads)
+  --upload-dir <dir>              where uploaded bytes are stored (default ./uploads; unused with --s3-bucket)
+  --s3-bucket <name>              store the bytes in this S3 bucket instead (credentials: AWS_ACCESS_KEY_ID /
+                                  AWS_SECRET_ACCESS_KEY, profiles, instance roles); needs @aws-sdk/client-s3
+  --s3-prefix <prefix>            key prefix, '' or ending with '/' (default '')
+  --s3-endpoint <url>             an S3-compatible server (path-style addressing); default AWS
+  --s3-region <region>            default AWS_REGION, else us-east-1
+  --s3-part-size <bytes>          size of every part but the last, 5 MiB to 5 GiB (default 8388608)
   --db-path <file>                SQLite metadata database (default ./uploads.db)
   --db <url|file>                 metadata database: a PostgreSQL connection string
                                   (postgres://user@host:5432/db) or a SQLite file
@@ -60,6 +66,11 @@ export const SERVE_FLAGS = {
   port: { type: 'string' },
   'base-path': { type: 'string' },
   'upload-dir': { type: 'string' },
+  's3-bucket': { type: 'string' },
+  's3-prefix': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+  's3-region': { type: 'string' },
+  's3-part-size': { type: 'string' },
   'db-path': { type: 'string' },
   db: { type: 'string' },
   'db-schema': { type: 'string' },
@@ -105,6 +116,19 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
   if (lockLease === 0) throw new UsageError('--lock-lease must be at least 1')
   const instanceTimeout = values['instance-timeout'] === undefined ? undefined : integer(values['instance-timeout'], '--instance-timeout', 3) * 1000
   if (instanceTimeout === 0) throw new UsageError('--instance-timeout must be at least 1')
+  const bucket = values['s3-bucket']
+  for (const flag of ['s3-prefix', 's3-endpoint', 's3-region', 's3-part-size'] as const) {
+    if (values[flag] !== undefined && bucket === undefined) throw new UsageError(`--${flag} needs --s3-bucket`)
+  }
+  const s3 = bucket === undefined
+    ? undefined
+    : {
+        bucket,
+        ...(values['s3-prefix'] === undefined ? {} : { prefix: values['s3-prefix'] }),
+        ...(values['s3-endpoint'] === undefined ? {} : { endpoint: values['s3-endpoint'] }),
+        ...(values['s3-region'] === undefined ? {} : { region: values['s3-region'] }),
+        ...(values['s3-part-size'] === undefined ? {} : { partSize: integer(values['s3-part-size'], '--s3-part-size', 0) })
+      }
   const algorithms = values['checksum-algorithms']
   const origins = values['cors-origin']
   return {
@@ -116,6 +140,7 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
     plugin: {
       prefix: values['base-path'] ?? '/files',
       uploadDir: values['upload-dir'] ?? './uploads',
+      ...(s3 === undefined ? {} : { s3 }),
       db,
       ...(schema === undefined ? {} : { schema }),
       ...(poolSize === undefined ? {} : { poolSize }),

@@ -13,7 +13,8 @@ import {
 } from './headers.js'
 import { assembleFinal, completeUpload } from './lifecycle.js'
 import { expiresHeader } from './load.js'
-import { bodyFailure, checksumMismatch, expiryFromNow, meteredRequestBody } from './write.js'
+import { bodyFailure, bodyLength, checksumMismatch, expiryFromNow, meteredRequestBody } from './write.js'
+import { servedType } from './download.js'
 
 /** 128 random bits, hex: unguessable and inside the id alphabet. */
 const newId = (): string => randomBytes(16).toString('hex')
@@ -123,11 +124,22 @@ function idTaken (id: string, err: unknown): unknown {
 /** Bytes first, then the row: a crash in between leaves a stray file, never a row without bytes. */
 async function createEmpty (ctx: TusContext, draft: NewUpload): Promise<UploadRecord> {
   try {
-    await ctx.store.create(draft.id)
+    await ctx.store.create(draft.id, { contentType: servedType(draft.metadata).type })
   } catch (err) {
     throw idTaken(draft.id, err)
   }
+  if (draft.complete === true) await finishOrDiscard(ctx, draft.id, 0)
   return await insertRow(ctx, draft)
+}
+
+/** An upload complete at creation: its bytes are finished before its row exists; if that fails, they go. */
+async function finishOrDiscard (ctx: TusContext, id: string, length: number): Promise<void> {
+  try {
+    await ctx.store.finish(id, length)
+  } catch (err) {
+    await ctx.store.remove(id)
+    throw err
+  }
 }
 
 /** The row for bytes this request just created; if it cannot be written, the bytes go too. */
@@ -153,7 +165,9 @@ async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: 
   // If this throws, the file was never ours (a creating write fails on an existing one): leave it.
   let result: WriteResult
   try {
-    result = await ctx.drain.during(body, async () => ctx.store.write(draft.id, 0, body.source, { flush: ctx.options.fsync, create: true }))
+    result = await ctx.drain.during(body, async () => ctx.store.write(draft.id, 0, body.source, {
+      flush: ctx.options.fsync, create: true, contentType: servedType(draft.metadata).type, length: bodyLength(request)
+    }))
   } catch (err) {
     throw idTaken(draft.id, err)
   }
@@ -163,5 +177,6 @@ async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: 
     throw bodyFailure(ctx, draft.id, failure, 'storage write failed')
   }
   const complete = draft.length !== null && result.bytesWritten === draft.length
+  if (complete) await finishOrDiscard(ctx, draft.id, result.bytesWritten)
   return await insertRow(ctx, { ...draft, offset: result.bytesWritten, complete, expiresAt: complete ? null : expiryFromNow(ctx) })
 }

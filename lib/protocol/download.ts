@@ -5,6 +5,7 @@
  * so an uploaded file can never execute in this server's origin.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { UploadMetadata } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
 import { loadUpload } from './load.js'
@@ -15,6 +16,17 @@ const INLINE_TYPES = new Set([
   'audio/mpeg', 'audio/ogg', 'audio/wav', 'audio/webm', 'audio/aac', 'audio/flac',
   'video/mp4', 'video/webm', 'video/ogg'
 ])
+
+/**
+ * The Content-Type an upload's bytes are served with: its declared type when
+ * that cannot run script, else application/octet-stream (also the type a
+ * finished object gets in object storage).
+ */
+export function servedType (metadata: UploadMetadata): { type: string; inline: boolean } {
+  const declared = (metadata.filetype ?? metadata.type ?? '').split(';')[0]!.trim().toLowerCase()
+  const inline = INLINE_TYPES.has(declared)
+  return { type: inline ? declared : 'application/octet-stream', inline }
+}
 
 /** RFC 6266 filename: an ASCII fallback plus the UTF-8 form. */
 function disposition (kind: 'inline' | 'attachment', filename: string | null | undefined): string {
@@ -56,10 +68,9 @@ export async function handleDownload (ctx: TusContext, request: FastifyRequest, 
   // that moved the file, a lost volume): say so instead of failing mid-stream.
   if (size > 0 && ((await ctx.store.size(id)) ?? -1) < size) throw new TusError(410, 'the upload is finished but its bytes are no longer in storage')
 
-  const declared = (upload.metadata.filetype ?? upload.metadata.type ?? '').split(';')[0]!.trim().toLowerCase()
-  const inline = INLINE_TYPES.has(declared)
+  const { type, inline } = servedType(upload.metadata)
   reply.headers({
-    'Content-Type': inline ? declared : 'application/octet-stream',
+    'Content-Type': type,
     'Content-Disposition': disposition(inline ? 'inline' : 'attachment', upload.metadata.filename ?? upload.metadata.name),
     'X-Content-Type-Options': 'nosniff',
     'Accept-Ranges': 'bytes',

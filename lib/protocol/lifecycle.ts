@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify'
 import type { TerminationReason, UploadRecord } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
+import { servedType } from './download.js'
 
 /** Runs after the row says complete. Partial uploads are not files: they only wake their finals. */
 export async function completeUpload (ctx: TusContext, upload: UploadRecord, request: FastifyRequest | null): Promise<void> {
@@ -49,7 +50,7 @@ export async function assembleFinal (ctx: TusContext, final: UploadRecord, reque
     const length = parts.reduce((sum, part) => sum + part.offset, 0)
     // A lease that lapsed (this process was frozen) may have passed to another instance, which assembles it.
     if (!lock.held()) return null
-    await ctx.store.concatenate(final.id, parts.map((p) => p.id), { flush: ctx.options.fsync })
+    await ctx.store.concatenate(final.id, parts.map((p) => p.id), { flush: ctx.options.fsync, contentType: servedType(final.metadata).type })
     if (!await ctx.uploads.advanceOffset(final.id, 0, length, { expiresAt: null, complete: true, length })) return null
     const done = await ctx.uploads.get(final.id)
     if (done === undefined) return null

@@ -68,6 +68,14 @@ export function meteredRequestBody (
 export const shuttingDown = (): TusError =>
   new TusError(503, 'the server is shutting down; retry (resume from the offset a HEAD reports)', { 'Retry-After': '1', Connection: 'close' })
 
+/** The body's length when the request announced it (Content-Length; no body at all is 0), else undefined (chunked). */
+export function bodyLength (request: FastifyRequest): number | undefined {
+  const { headers } = request
+  if (headers['transfer-encoding'] !== undefined) return undefined
+  const declared = headers['content-length']
+  return declared === undefined ? 0 : Number(declared)
+}
+
 export const checksumMismatch = (checksum: ChecksumHeader): TusError =>
   new TusError(460, `Upload-Checksum ${checksum.algorithm} does not match the body`)
 
@@ -79,6 +87,7 @@ export function bodyFailure (ctx: TusContext, id: string, failure: unknown, stor
   if (failure instanceof TusError) return failure
   if (failure instanceof BodyReadError) return new TusError(400, 'request body ended before it was complete')
   if (failure instanceof ShutdownCut) return shuttingDown()
+  if ((failure as NodeJS.ErrnoException | null)?.code === 'ELENGTHREQUIRED') return new TusError(411, 'this server needs the length of a request body in advance: send Content-Length, not a chunked body')
   ctx.log.error({ err: failure, upload: id }, 'fastify-tus: storage write failed')
   return new TusError(500, storageReason)
 }
@@ -121,7 +130,9 @@ export async function writeBody (
   const checkpoint = checksum === undefined && every > 0
     ? { every, at: async (n: number) => { if (start + n !== upload.length) await moveOffset(start + n, false) } }
     : undefined
-  const result = await ctx.drain.during(body, async () => ctx.store.write(upload.id, start, body.source, { flush: ctx.options.fsync, checkpoint, owned: lock.held }))
+  const result = await ctx.drain.during(body, async () => ctx.store.write(upload.id, start, body.source, {
+    flush: ctx.options.fsync, checkpoint, owned: lock.held, length: bodyLength(request)
+  }))
   assertHeld(lock)
 
   // How many of the bytes that reached storage this request may keep.
@@ -150,6 +161,11 @@ export async function writeBody (
   if (declaresLength && (keep > 0 || failure === undefined)) {
     assertHeld(lock)
     if (!await ctx.uploads.declareLength(upload.id, upload.length!)) throw new TusError(409, 'Upload-Length was declared concurrently')
+  }
+  if (completed) {
+    // The bytes become the finished upload before the row says so.
+    assertHeld(lock)
+    await ctx.store.finish(upload.id, offset)
   }
   if (offset !== committed || completed) await moveOffset(offset, completed)
   if (failure !== undefined) throw bodyFailure(ctx, upload.id, failure, 'storage write failed; the upload can be resumed from its offset')

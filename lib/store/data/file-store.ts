@@ -234,6 +234,7 @@ export class FileStore implements DataStore {
     return join(this.directory, id)
   }
 
+  /** Content types are for the download route to decide; a file has none. */
   async create (id: string): Promise<void> {
     // 'wx': never clobber an existing file, ids are unique.
     const handle = await open(this.path(id), 'wx')
@@ -293,6 +294,9 @@ export class FileStore implements DataStore {
   async truncate (id: string, length: number): Promise<void> {
     await truncate(this.path(id), length)
   }
+
+  /** A file is finished as it is: its bytes are durable once written (and flushed). */
+  async finish (): Promise<void> {}
 
   createReadStream (id: string, range?: { start: number; end: number }): Readable {
     return createReadStream(this.path(id), range === undefined ? {} : { start: range.start, end: range.end })

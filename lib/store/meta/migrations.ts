@@ -122,6 +122,33 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('tus_locks').dropColumn('instance').execute()
       await db.schema.dropTable('tus_instances').ifExists().execute()
     }
+  },
+  // Object storage: what is stored where, kept here rather than in the bucket
+  // (see lib/store/meta/object-states.ts). Empty with files on disk.
+  '2026-12-03-005-object-states': {
+    async up (db: Kysely<any>): Promise<void> {
+      await db.schema.createTable('tus_object_states').ifNotExists()
+        .addColumn('id', 'varchar(128)', (c) => c.notNull())
+        .addColumn('upload_offset', 'bigint', (c) => c.notNull())
+        .addColumn('multipart_id', 'varchar(1024)')
+        .addColumn('part_count', 'integer', (c) => c.notNull())
+        .addColumn('tail_key', 'varchar(1024)')
+        .addColumn('tail_size', 'bigint', (c) => c.notNull())
+        .addColumn('content_type', 'varchar(255)')
+        .addColumn('finished', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tus_object_states_pk', ['id', 'upload_offset'])
+        .execute()
+      await db.schema.createTable('tus_object_parts').ifNotExists()
+        .addColumn('id', 'varchar(128)', (c) => c.notNull())
+        .addColumn('part_number', 'integer', (c) => c.notNull())
+        .addColumn('etag', 'varchar(255)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('tus_object_parts_pk', ['id', 'part_number'])
+        .execute()
+    },
+    async down (db: Kysely<any>): Promise<void> {
+      await db.schema.dropTable('tus_object_parts').ifExists().execute()
+      await db.schema.dropTable('tus_object_states').ifExists().execute()
+    }
   }
 }
 

@@ -60,10 +60,35 @@ export interface InstancesTable {
   started_at: BigIntColumn
 }
 
+/**
+ * An object store's state of an upload, one version per offset it reached
+ * (see lib/store/meta/object-states.ts). Unused with files on disk.
+ */
+export interface ObjectStatesTable {
+  id: string
+  upload_offset: BigIntColumn
+  multipart_id: string | null
+  part_count: ColumnType<number | string | bigint, number, number>
+  tail_key: string | null
+  tail_size: BigIntColumn
+  content_type: string | null
+  /** 1 once the finished object is in place. */
+  finished: ColumnType<number | string | bigint, number, number>
+}
+
+/** The ETag of each part an object store uploaded. */
+export interface ObjectPartsTable {
+  id: string
+  part_number: ColumnType<number | string | bigint, number, number>
+  etag: string
+}
+
 export interface TusDatabase {
   tus_uploads: UploadsTable
   tus_locks: LocksTable
   tus_instances: InstancesTable
+  tus_object_states: ObjectStatesTable
+  tus_object_parts: ObjectPartsTable
 }
 
 export const UPLOADS_TABLE = 'tus_uploads'
