@@ -11,63 +11,17 @@
  *   while the uploads run: no upload fails, no 5xx but the 503s of a draining
  *   instance, and each stopped instance logs what it drained and what it cut.
  */
-import t, { type Test } from 'tap'
-import { join } from 'node:path'
-import * as tus from 'tus-js-client'
-import { tempDir } from './helpers/server.js'
-import { spawnServer, type Spawned } from './helpers/spawn.js'
+import t from 'tap'
 import { bytes } from './helpers/http.js'
 import { sleep, stored } from './helpers/tus.js'
-import { postgresOrSkip, testSchema } from './helpers/postgres.js'
-import { roundRobinProxy, type RoundRobinProxy } from './helpers/round-robin-proxy.js'
+import { postgresOrSkip } from './helpers/postgres.js'
+import { cluster, statusSummary as summary, upload } from './helpers/cluster.js'
 
 const url = postgresOrSkip(t)
-const BIN = 'dist/lib/cli/main.js'
-const DEFAULT_RETRY_DELAYS = [0, 1000, 3000, 5000]
-
-interface Cluster {
-  proxy: RoundRobinProxy
-  start: () => Promise<Spawned>
-  uploadDir: string
-}
-
-async function cluster (t: Test, bodyRate: number): Promise<Cluster & { instances: Spawned[] }> {
-  const schema = testSchema(t)
-  const uploadDir = join(tempDir(t), 'uploads')
-  const args = [BIN, 'serve', '--port', '0', '--db', url!, '--db-schema', schema, '--db-pool-size', '4', '--upload-dir', uploadDir,
-    '--shutdown-timeout', '3', '--log-level', 'info']
-  const proxy = await roundRobinProxy(t, { bodyRate })
-  const start = async (): Promise<Spawned> => {
-    const spawned = await spawnServer(t, args)
-    proxy.add(spawned.origin)
-    return spawned
-  }
-  const instances = await Promise.all([start(), start(), start()])
-  await sleep(500) // the first health checks
-  return { proxy, start, uploadDir, instances }
-}
-
-/** One tus-js-client upload through the proxy with the default retry schedule; resolves with its id or an error. */
-function upload (endpoint: string, data: Buffer, chunkSize: number): Promise<{ id?: string; error?: unknown; retries: number }> {
-  return new Promise((resolve) => {
-    let retries = 0
-    const u = new tus.Upload(data, {
-      endpoint,
-      chunkSize,
-      retryDelays: DEFAULT_RETRY_DELAYS,
-      onShouldRetry: () => { retries++; return true },
-      onSuccess: () => resolve({ id: new URL(u.url!).pathname.split('/').pop()!, retries }),
-      onError: (error) => resolve({ error, retries })
-    })
-    u.start()
-  })
-}
-
-const summary = (proxy: RoundRobinProxy): string => [...proxy.statuses.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(', ')
 
 if (url !== undefined) {
   t.test('one of three instances SIGKILLed mid-run: every upload finishes byte-exact with default retries', async (t) => {
-    const { proxy, uploadDir, instances } = await cluster(t, 2 << 20)
+    const { proxy, uploadDir, instances } = await cluster(t, url, 2 << 20)
     const UPLOADS = 24
     const sources = Array.from({ length: UPLOADS }, (_, i) => bytes((3 << 20) + i * 65_537, 900 + i))
     const runs = sources.map(async (data) => upload(`${proxy.origin}/files/`, data, 512 << 10))
@@ -89,7 +43,7 @@ if (url !== undefined) {
   })
 
   t.test('rolling restart of three instances under load: no upload fails, only 503s from draining instances', async (t) => {
-    const { proxy, start, uploadDir, instances } = await cluster(t, 1 << 20)
+    const { proxy, start, uploadDir, instances } = await cluster(t, url, 1 << 20)
     const UPLOADS = 24
     const sources = Array.from({ length: UPLOADS }, (_, i) => bytes((6 << 20) + i * 40_009, 1300 + i))
     let finished = 0

@@ -258,9 +258,10 @@ export class S3Store implements DataStore {
     }
     // The finished object is the truth from here on: one version says so, the rest goes.
     await this.states.put(id, { ...state, multipartId: null, partCount: 0, tailKey: null, tailSize: 0, finished: true })
-    await this.discard(await this.states.keepOnly(id, length), { tailKey: null })
-    if (state.tailKey !== null) await this.deleteObject(state.tailKey)
+    await this.states.keepOnly(id, length)
     await this.states.dropParts(id)
+    // Every tail goes, also one a write stored just before its process died, which no version names.
+    await this.deleteTails(id)
   }
 
   /** Nothing to cut: a version past `length` is simply not the one the next write starts from. */
@@ -332,9 +333,14 @@ export class S3Store implements DataStore {
         if (!isMissing(err)) throw err
       }
     }
-    const tails = await this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: bucket, Prefix: `${this.tailPrefix}${id}/` }))
-    const keys = [this.key(id), ...(tails.Contents ?? []).map((c) => c.Key!)]
-    for (const Key of keys) await this.deleteObject(Key)
+    await this.deleteTails(id)
+    await this.deleteObject(this.key(id))
+  }
+
+  /** Delete every tail object of an upload (a few at most: the current one, and those of writes that died). */
+  private async deleteTails (id: string): Promise<void> {
+    const tails = await this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: `${this.tailPrefix}${id}/` }))
+    for (const tail of tails.Contents ?? []) await this.deleteObject(tail.Key!)
   }
 
   /**
