@@ -15,6 +15,7 @@
  * looked at again under their lock, since with several instances on one
  * database another one may be serving them.
  */
+import type { UploadRecord } from '../types/index.js'
 import type { TusContext } from './protocol/context.js'
 import { isValidId } from './protocol/headers.js'
 
@@ -33,45 +34,13 @@ export async function reconcile (ctx: TusContext, orphanGrace = 60_000): Promise
   const known = new Set<string>()
   for (let page = 0; ; page++) {
     const uploads = await ctx.uploads.list({ status: 'all', limit: PAGE, offset: page * PAGE })
-    for (let upload of uploads) {
-      known.add(upload.id)
-      // Object storage: one request per finished upload on every start is not worth it.
-      if (upload.completedAt !== null && ctx.store.remote === true) continue
-      let size = await ctx.store.size(upload.id)
-      if (upload.completedAt !== null) {
-        if (size !== upload.offset && upload.concat !== 'partial') {
-          report.completeMismatches++
-          ctx.log.error({ upload: upload.id, size, offset: upload.offset }, 'fastify-tus: a finished upload does not have its bytes')
-        }
-        continue
-      }
-      if (size === upload.offset) continue
-      const lock = await ctx.locker.tryAcquire(upload.id)
-      if (lock === null) continue
+    for (const listed of uploads) {
+      known.add(listed.id)
       try {
-        // Look again under the lock: another instance may have written (or
-        // removed) it between the scan and now.
-        const current = await ctx.uploads.get(upload.id)
-        if (current === undefined || current.completedAt !== null) continue
-        upload = current
-        size = await ctx.store.size(upload.id)
-        if (size === upload.offset) continue
-        if (size === null) {
-          await ctx.store.create(upload.id)
-          if (upload.offset > 0) await ctx.uploads.advanceOffset(upload.id, upload.offset, 0, { expiresAt: upload.expiresAt, complete: false })
-          report.recreated++
-          ctx.log.warn({ upload: upload.id, offset: upload.offset }, 'fastify-tus: bytes of an upload were missing; it restarts at 0')
-        } else if (size > upload.offset) {
-          await ctx.store.truncate(upload.id, upload.offset)
-          report.trimmed++
-          ctx.log.info({ upload: upload.id, size, offset: upload.offset }, 'fastify-tus: trimmed unconfirmed bytes after a crash')
-        } else {
-          await ctx.uploads.advanceOffset(upload.id, upload.offset, size, { expiresAt: upload.expiresAt, complete: false })
-          report.rewound++
-          ctx.log.warn({ upload: upload.id, size, offset: upload.offset }, 'fastify-tus: offset was ahead of the bytes; moved back')
-        }
-      } finally {
-        await lock.release()
+        await reconcileOne(ctx, listed, report)
+      } catch (err) {
+        // One upload the store cannot account for must not keep the server from starting.
+        ctx.log.error({ err, upload: listed.id }, 'fastify-tus: reconciling an upload with its stored bytes failed; left as it is')
       }
     }
     if (uploads.length < PAGE) break
@@ -86,4 +55,47 @@ export async function reconcile (ctx: TusContext, orphanGrace = 60_000): Promise
     ctx.log.warn({ upload: file.id }, 'fastify-tus: removed bytes that have no upload row')
   }
   return report
+}
+
+/** One row against its stored bytes (see the rules above). */
+async function reconcileOne (ctx: TusContext, listed: UploadRecord, report: RecoveryReport): Promise<void> {
+  let upload = listed
+  // Object storage: one request per finished upload on every start is not worth it.
+  if (upload.completedAt !== null && ctx.store.remote === true) return
+  let size = await ctx.store.size(upload.id)
+  if (upload.completedAt !== null) {
+    if (size !== upload.offset && upload.concat !== 'partial') {
+      report.completeMismatches++
+      ctx.log.error({ upload: upload.id, size, offset: upload.offset }, 'fastify-tus: a finished upload does not have its bytes')
+    }
+    return
+  }
+  if (size === upload.offset) return
+  const lock = await ctx.locker.tryAcquire(upload.id)
+  if (lock === null) return
+  try {
+    // Look again under the lock: another instance may have written (or
+    // removed) it between the scan and now.
+    const current = await ctx.uploads.get(upload.id)
+    if (current === undefined || current.completedAt !== null) return
+    upload = current
+    size = await ctx.store.size(upload.id)
+    if (size === upload.offset) return
+    if (size === null) {
+      await ctx.store.create(upload.id)
+      if (upload.offset > 0) await ctx.uploads.advanceOffset(upload.id, upload.offset, 0, { expiresAt: upload.expiresAt, complete: false })
+      report.recreated++
+      ctx.log.warn({ upload: upload.id, offset: upload.offset }, 'fastify-tus: bytes of an upload were missing; it restarts at 0')
+    } else if (size > upload.offset) {
+      await ctx.store.truncate(upload.id, upload.offset)
+      report.trimmed++
+      ctx.log.info({ upload: upload.id, size, offset: upload.offset }, 'fastify-tus: trimmed unconfirmed bytes after a crash')
+    } else {
+      await ctx.uploads.advanceOffset(upload.id, upload.offset, size, { expiresAt: upload.expiresAt, complete: false })
+      report.rewound++
+      ctx.log.warn({ upload: upload.id, size, offset: upload.offset }, 'fastify-tus: offset was ahead of the bytes; moved back')
+    }
+  } finally {
+    await lock.release()
+  }
 }

@@ -115,6 +115,32 @@ if (endpoint !== undefined) {
     t.same((await bucketContents(bucket)).uploads, [], 'no multipart upload left')
   })
 
+  t.test('a finish whose row update was lost (the process died in between): the resent bytes complete it, and a restart copes', async (t) => {
+    const bucket = await testBucket(t)
+    const options = { s3: s3Options(bucket) }
+    const server = await startServer(t, options)
+    const data = bytes(6 * MiB + 5, 9)
+    const url = await create(server.endpoint, { 'Upload-Length': String(data.length) })
+    const id = idOf(url)
+    // What the dead process had done: every byte written and the object finished, the row still at 0.
+    const { openDatabase } = await import('../lib/store/meta/dialects.js')
+    const { ObjectStates } = await import('../lib/store/meta/object-states.js')
+    const { openS3Store } = await import('../lib/store/data/s3-store.js')
+    const { db } = await openDatabase(server.dbPath)
+    t.teardown(() => db.destroy())
+    const store = await openS3Store({ ...options.s3, prefix: '', partSize: 5 * MiB }, new ObjectStates(db))
+    const written = await store.write(id, 0, (async function * () { yield data })(), { length: data.length })
+    t.equal(written.error, undefined)
+    await store.finish(id, data.length)
+    t.equal((await head(url)).headers['upload-offset'], '0', 'the row never heard of it')
+    await store.truncate(id, 0) // what start-up recovery does with bytes past the offset: nothing to undo here
+    const res = await patch(url, 0, data)
+    t.equal(res.status, 204, 'the client\'s resend is accepted')
+    t.equal(res.headers['upload-offset'], String(data.length))
+    t.ok((await readObject(bucket, id))?.equals(data), 'the object is byte-exact')
+    t.same((await bucketContents(bucket)).uploads, [], 'no multipart upload left')
+  })
+
   t.test('a chunked body (no Content-Length) is refused with 411 before anything is stored', async (t) => {
     const bucket = await testBucket(t)
     const server = await startServer(t, { s3: s3Options(bucket) })

@@ -264,9 +264,16 @@ export class S3Store implements DataStore {
     await this.deleteTails(id)
   }
 
-  /** Nothing to cut: a version past `length` is simply not the one the next write starts from. */
+  /**
+   * Nothing to cut: a version past `length` is simply not the one the next write
+   * starts from. Once finished (a finish whose row update was lost with its
+   * process) there is nothing to go back to: the next write of the same bytes
+   * finds them there.
+   */
   async truncate (id: string, length: number): Promise<void> {
-    const state = await this.states.at(id, length)
+    const versions = await this.states.all(id)
+    if (versions.some((v) => v.finished)) return
+    const state = versions.find((v) => v.offset === length)
     if (state === undefined) throw new Error(`upload ${id} has no stored state at ${length}`)
     await this.discard(await this.states.keepOnly(id, length), state)
   }
