@@ -9,7 +9,7 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRegisterOptions } from 'fastify'
-import type { DataStore, TusPluginOptions } from '../types/index.js'
+import type { DataStore, TusMetricsRegistry, TusPluginOptions } from '../types/index.js'
 import { resolveOptions, type ResolvedOptions } from './options.js'
 import type { Kysely } from './store/meta/kysely.js'
 import type { TusDatabase } from './store/meta/schema.js'
@@ -29,23 +29,37 @@ import { createDecorator } from './decorator.js'
 import { scheduleCleanup } from './expiry.js'
 import { reconcile } from './recovery.js'
 import { Drain } from './drain.js'
+import { Events } from './observe/events.js'
+import { installMetrics } from './observe/metrics.js'
+import { STORE_OPERATIONS, instrumentStore } from './observe/instrumented-store.js'
+import { HOOK_NAMES } from './hooks/registry.js'
 
-/** Files in uploadDir, or objects in a bucket (the AWS SDK is loaded only then). */
-async function openStore (options: ResolvedOptions, db: Kysely<TusDatabase>): Promise<DataStore> {
+/** Files in uploadDir, or objects in a bucket (the AWS SDK is loaded only then), with the name metrics give it. */
+async function openStore (options: ResolvedOptions, db: Kysely<TusDatabase>): Promise<{ store: DataStore; name: string }> {
   if (options.s3 !== undefined) {
     const { openS3Store } = await import('./store/data/s3-store.js')
-    return openS3Store(options.s3, new ObjectStates(db))
+    return { store: await openS3Store(options.s3, new ObjectStates(db)), name: 's3' }
   }
   const files = new FileStore(options.uploadDir)
   await files.init()
-  return files
+  return { store: files, name: 'file' }
+}
+
+/** The registry `metrics` names: the one given, or fastify-metrics' with `true`. */
+function metricsRegistry (app: FastifyInstance, option: TusMetricsRegistry | true): TusMetricsRegistry {
+  if (option !== true) return option
+  const registry = (app as unknown as { metrics?: { client?: { register?: TusMetricsRegistry } } }).metrics?.client?.register
+  if (registry === undefined) throw new TypeError('fastify-tus: option metrics: true needs fastify-metrics registered before this plugin; or pass a prom-client Registry')
+  return registry
 }
 
 async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promise<void> {
   const options = resolveOptions(input)
 
-  const hooks = new HookRegistry()
-  for (const name of ['onCreate', 'onComplete', 'onTerminate'] as const) {
+  // Events are published on process-wide channels; this object tells this instance's apart.
+  const events = new Events({ prefix: options.prefix })
+  const hooks = new HookRegistry(events, app.log)
+  for (const name of HOOK_NAMES) {
     const value = input[name]
     for (const handler of value === undefined ? [] : Array.isArray(value) ? value : [value]) hooks.add(name, handler as never)
   }
@@ -56,9 +70,12 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     onPoolError: (err) => app.log.warn({ err }, 'fastify-tus: a pooled database connection failed')
   })
   let store: DataStore
+  let storeName: string
   try {
     await migrate(db)
-    store = await openStore(options, db)
+    const opened = await openStore(options, db)
+    store = instrumentStore(opened.store, opened.name, events)
+    storeName = opened.name
   } catch (err) {
     if (owned) await db.destroy()
     throw err
@@ -81,7 +98,18 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     retryInterval: options.completeHookRetryInterval
   }, app.log)
   const drain = new Drain(options.shutdownTimeout, app.log)
-  const ctx: TusContext = { options, store, uploads, locker, hooks, completion, log: app.log, drain }
+  const ctx: TusContext = { options, store, uploads, locker, hooks, completion, log: app.log, drain, events }
+  if (options.metrics !== undefined) {
+    try {
+      ctx.metrics = await installMetrics(metricsRegistry(app, options.metrics), events.source, {
+        store: { name: storeName, operations: STORE_OPERATIONS },
+        deliveries: async () => uploads.countCompleteHooks()
+      })
+    } catch (err) {
+      if (owned) await db.destroy()
+      throw err
+    }
+  }
 
   if (options.recoverOnStart) {
     const report = await reconcile(ctx)
@@ -107,6 +135,7 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
   })
   app.addHook('onClose', async () => {
     stopCleanup()
+    ctx.metrics?.close()
     drain.end()
     await completion.close(drain.remaining())
     await sharedLocker?.close()
@@ -127,6 +156,7 @@ export const tus = fp(fastifyTus, { fastify: '5.x', name: 'fastify-tus' })
 export default tus
 
 export { TusError } from './protocol/errors.js'
+export { CHANNEL_NAMES } from './observe/events.js'
 export { tusFrameworkErrors } from './protocol/framework-errors.js'
 export { tusServerOptions } from './protocol/server-options.js'
 export { tusClientErrorHandler } from './protocol/client-errors.js'

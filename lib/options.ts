@@ -5,6 +5,7 @@
 import type { ChecksumAlgorithm, TusCorsOptions, TusPluginOptions } from '../types/index.js'
 import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, type S3Options } from './store/data/s3-store.js'
 import { ALL_CHECKSUM_ALGORITHMS } from './protocol/headers.js'
+import { HOOK_NAMES } from './hooks/registry.js'
 import { isPostgresUrl, isSchemaName } from './store/meta/dialects.js'
 
 export interface ResolvedOptions {
@@ -34,6 +35,8 @@ export interface ResolvedOptions {
   completeHookRetryInterval: number
   recoverOnStart: boolean
   checkpointBytes: number
+  progressInterval: number
+  metrics: TusPluginOptions['metrics']
 }
 
 const fail = (message: string): never => { throw new TypeError(`fastify-tus: ${message}`) }
@@ -50,7 +53,8 @@ function nonNegativeInteger (options: Record<string, unknown>, name: string, fal
  * Exported read-only so that the docs test can compare it with docs/reference.md.
  */
 export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 's3', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'instanceTimeout', 'shutdownTimeout', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
-  'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate',
+  'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate', 'onProgress', 'onBeforeTerminate', 'onInterrupted', 'onLengthDeclared',
+  'progressInterval', 'metrics',
   'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
   // Fastify's own register options travel in the same object.
   'logLevel', 'logSerializers'] as const)
@@ -125,10 +129,18 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   }
   const cors = input.cors === undefined ? {} : input.cors
   if (cors !== false && (typeof cors !== 'object' || cors === null || Array.isArray(cors))) fail('option cors must be an object or false')
-  for (const hook of ['onCreate', 'onComplete', 'onTerminate'] as const) {
+  for (const hook of HOOK_NAMES) {
     const value = input[hook]
     const handlers = value === undefined ? [] : Array.isArray(value) ? value : [value]
     if (handlers.some((h) => typeof h !== 'function')) fail(`option ${hook} must be a function or an array of functions`)
+  }
+
+  const progressInterval = nonNegativeInteger(options, 'progressInterval', 1000)
+  if (progressInterval < 10) fail('option progressInterval must be at least 10 ms')
+  const metrics = input.metrics
+  if (metrics !== undefined && metrics !== true && (metrics === null || typeof metrics !== 'object' ||
+    typeof (metrics as { registerMetric?: unknown }).registerMetric !== 'function' || typeof (metrics as { getSingleMetric?: unknown }).getSingleMetric !== 'function')) {
+    fail('option metrics must be a prom-client Registry or true (the registry of fastify-metrics)')
   }
 
   const completeDelivery = input.completeDelivery ?? 'wait'
@@ -162,6 +174,8 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     completeHookLease,
     completeHookRetryInterval: nonNegativeInteger(options, 'completeHookRetryInterval', 5000),
     recoverOnStart: input.recoverOnStart ?? true,
-    checkpointBytes: nonNegativeInteger(options, 'checkpointBytes', 8 << 20)
+    checkpointBytes: nonNegativeInteger(options, 'checkpointBytes', 8 << 20),
+    progressInterval,
+    metrics
   }
 }

@@ -145,12 +145,84 @@ export interface TerminateHookPayload {
   reason: TerminationReason
 }
 
+/**
+ * Payload of onProgress, while a PATCH body streams: at most every
+ * `progressInterval` ms and once when the request ends, only when the offset
+ * moved. Never awaited by the write path (a slow handler delays nothing; its
+ * errors are logged). At most once per tick.
+ */
+export interface ProgressHookPayload {
+  /** The PATCH. */
+  request: FastifyRequest
+  /**
+   * The upload, with `offset` the bytes received so far (while the body streams,
+   * not all of them are committed yet; on the last call, the offset committed).
+   */
+  upload: UploadRecord
+}
+
+/**
+ * Payload of onBeforeTerminate: a DELETE (or a POST with X-HTTP-Method-Override:
+ * DELETE) is about to remove the upload; the lock is held and nothing is removed
+ * yet. Throw a TusError to refuse (its status and reason are the answer), e.g.
+ * 403 for finished uploads. Awaited, once per DELETE; not run for expiry or
+ * `app.tus.delete`.
+ */
+export interface BeforeTerminateHookPayload {
+  /** The DELETE. */
+  request: FastifyRequest
+  /** The upload about to be removed. */
+  upload: UploadRecord
+}
+
+/** Why a PATCH ended before its body did. */
+export type InterruptionReason = 'client' | 'shutdown' | 'lock-lost' | 'storage'
+
+/**
+ * Payload of onInterrupted: a PATCH ended before its body did. Called once the
+ * offset that is kept is committed, without delaying the answer (errors are
+ * logged); at most once per PATCH.
+ */
+export interface InterruptedHookPayload {
+  /** The PATCH. */
+  request: FastifyRequest
+  /** The upload, `offset` being what was kept (a resume starts there). */
+  upload: UploadRecord
+  /**
+   * 'client': the connection closed or the body came short; 'shutdown': the
+   * server's shutdown timeout cut it; 'lock-lost': another instance may own the
+   * upload now; 'storage': storage failed mid-body.
+   */
+  reason: InterruptionReason
+}
+
+/**
+ * Payload of onLengthDeclared: a deferred-length upload learnt its length (a
+ * PATCH with Upload-Length was accepted). At most once per upload, after the
+ * length is stored, without delaying the answer (errors are logged).
+ */
+export interface LengthDeclaredHookPayload {
+  /** The PATCH that declared it. */
+  request: FastifyRequest
+  /** The upload with its new `length`. */
+  upload: UploadRecord
+}
+
 /** An onCreate handler: reject by throwing a TusError, or return a new id and/or metadata. */
 export type OnCreateHook = (payload: CreateHookPayload) => CreateHookResult | void | Promise<CreateHookResult | void>
 /** An onComplete handler; should be idempotent (see CompleteHookPayload). */
 export type OnCompleteHook = (payload: CompleteHookPayload) => void | Promise<void>
 /** An onTerminate handler, for clean-up. */
 export type OnTerminateHook = (payload: TerminateHookPayload) => void | Promise<void>
+
+/** An onProgress handler (not awaited by the write path). */
+export type OnProgressHook = (payload: ProgressHookPayload) => void | Promise<void>
+/** An onBeforeTerminate handler: throw a TusError to refuse the DELETE. */
+export type OnBeforeTerminateHook = (payload: BeforeTerminateHookPayload) => void | Promise<void>
+/** An onInterrupted handler (not awaited by the answer). */
+export type OnInterruptedHook = (payload: InterruptedHookPayload) => void | Promise<void>
+/** An onLengthDeclared handler (not awaited by the answer). */
+export type OnLengthDeclaredHook = (payload: LengthDeclaredHookPayload) => void | Promise<void>
 
 /** The hooks by name, as taken by `app.tus.addHook` and the plugin options. */
 export interface TusHooks {
@@ -160,9 +232,26 @@ export interface TusHooks {
   onComplete: OnCompleteHook
   /** After an upload was removed (at most once). */
   onTerminate: OnTerminateHook
+  /** While a PATCH streams, throttled (not awaited). */
+  onProgress: OnProgressHook
+  /** Before a DELETE removes anything (awaited; a TusError refuses it). */
+  onBeforeTerminate: OnBeforeTerminateHook
+  /** When a PATCH ended before its body did (not awaited). */
+  onInterrupted: OnInterruptedHook
+  /** When a deferred length becomes known (not awaited). */
+  onLengthDeclared: OnLengthDeclaredHook
 }
-/** 'onCreate' | 'onComplete' | 'onTerminate'. */
+/** The name of a hook: 'onCreate', 'onComplete', 'onTerminate', 'onProgress', 'onBeforeTerminate', 'onInterrupted' or 'onLengthDeclared'. */
 export type TusHookName = keyof TusHooks
+
+/**
+ * A prom-client Registry (or anything with the same two methods): where the
+ * plugin's metrics are registered (option `metrics`).
+ */
+export interface TusMetricsRegistry {
+  getSingleMetric(name: string): unknown
+  registerMetric(metric: any): void
+}
 
 /** CORS settings handed to @fastify/cors; tus headers are always allowed and exposed. */
 export interface TusCorsOptions {
@@ -311,6 +400,24 @@ export interface TusPluginOptions {
   onComplete?: OnCompleteHook | OnCompleteHook[]
   /** onTerminate handlers, run before those added with `app.tus.addHook`. Default: none. */
   onTerminate?: OnTerminateHook | OnTerminateHook[]
+  /** onProgress handlers. Default: none. */
+  onProgress?: OnProgressHook | OnProgressHook[]
+  /** onBeforeTerminate handlers. Default: none. */
+  onBeforeTerminate?: OnBeforeTerminateHook | OnBeforeTerminateHook[]
+  /** onInterrupted handlers. Default: none. */
+  onInterrupted?: OnInterruptedHook | OnInterruptedHook[]
+  /** onLengthDeclared handlers. Default: none. */
+  onLengthDeclared?: OnLengthDeclaredHook | OnLengthDeclaredHook[]
+  /** How often onProgress runs at most while a PATCH streams, in ms (at least 10). Default 1000. */
+  progressInterval?: number
+  /**
+   * Prometheus metrics: a prom-client Registry to register them into (get or
+   * create by name, so two plugin instances may share one), or `true` for the
+   * registry of fastify-metrics registered before this plugin. prom-client is
+   * loaded only then; the global registry is never used unless it is the one given.
+   * Default: no metrics.
+   */
+  metrics?: TusMetricsRegistry | true
 }
 
 /* ------------------------------------------------------------------ */

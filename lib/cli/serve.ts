@@ -39,6 +39,7 @@ Options:
   --checksum-algorithms <list>    comma-separated, from sha1,sha256,sha512,md5 (default: all four)
   --idle-timeout <seconds>        close a connection that sends nothing for this long (default 60)
   --trust-proxy                   honour X-Forwarded-Proto/Host for the Location header
+  --metrics                       serve Prometheus metrics at GET /metrics (needs prom-client)
   --log-level <level>             fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help                      show this help
 `
@@ -57,6 +58,8 @@ export interface ServeConfig {
   idleTimeout: number
   trustProxy: boolean
   logLevel: string
+  /** Serve GET /metrics. */
+  metrics: boolean
   plugin: TusPluginOptions
 }
 
@@ -85,6 +88,7 @@ export const SERVE_FLAGS = {
   'checksum-algorithms': { type: 'string' },
   'idle-timeout': { type: 'string' },
   'trust-proxy': { type: 'boolean' },
+  metrics: { type: 'boolean' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 } as const
@@ -136,6 +140,7 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
     port,
     idleTimeout: integer(values['idle-timeout'], '--idle-timeout', 60),
     trustProxy: values['trust-proxy'] ?? false,
+    metrics: values.metrics ?? false,
     logLevel,
     plugin: {
       prefix: values['base-path'] ?? '/files',
@@ -156,6 +161,14 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
   }
 }
 
+async function loadPromClient (): Promise<typeof import('prom-client')> {
+  try {
+    return await import('prom-client')
+  } catch {
+    throw new UsageError('--metrics needs the package prom-client (npm install prom-client)')
+  }
+}
+
 export async function buildServer (config: ServeConfig): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: config.logLevel },
@@ -169,7 +182,12 @@ export async function buildServer (config: ServeConfig): Promise<FastifyInstance
     ...tusServerOptions
   })
   app.server.headersTimeout = 20_000
-  await app.register(tus, config.plugin)
+  // A registry of its own (never prom-client's global one), served beside the uploads, outside their prefix.
+  const registry = config.metrics ? new (await loadPromClient()).Registry() : undefined
+  await app.register(tus, registry === undefined ? config.plugin : { ...config.plugin, metrics: registry })
+  if (registry !== undefined) {
+    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+  }
   // For load balancers: 200 while serving, 503 from the moment a shutdown begins.
   app.get('/health', { logLevel: 'warn' }, async (_request, reply) => {
     if (app.tus.draining) return reply.code(503).header('Connection', 'close').type('text/plain; charset=utf-8').send('shutting down')

@@ -23,8 +23,8 @@ export interface MeteredBody {
   cut(err: unknown): void
 }
 
-/** When the body last delivered bytes, for telling a slow writer from a dead one. */
-export interface BodyActivity { last: number }
+/** When the body last delivered bytes (telling a slow writer from a dead one), and how many so far (progress). */
+export interface BodyActivity { last: number; received: number }
 
 const closedEarly = (): BodyReadError => new BodyReadError(new Error('request closed before its body ended'))
 
@@ -87,7 +87,10 @@ class BodyChunks implements AsyncIterableIterator<Buffer> {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.stopped || this.failure !== undefined) return
-    if (this.activity !== undefined) this.activity.last = Date.now()
+    if (this.activity !== undefined) {
+      this.activity.last = Date.now()
+      this.activity.received += chunk.length
+    }
     this.seen += chunk.length
     if (this.seen > this.limit) {
       this.fail(new TusError(413, this.limitReason))

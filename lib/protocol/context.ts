@@ -5,6 +5,8 @@ import type { HookRegistry } from '../hooks/registry.js'
 import type { CompletionDelivery } from '../hooks/completion.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Drain } from '../drain.js'
+import type { Events } from '../observe/events.js'
+import type { InstalledMetrics } from '../observe/metrics.js'
 
 export interface TusContext {
   options: ResolvedOptions
@@ -16,4 +18,8 @@ export interface TusContext {
   log: FastifyBaseLogger
   /** Graceful shutdown: whether the app is closing, and the bodies to cut at its timeout. */
   drain: Drain
+  /** Lifecycle events on diagnostics channels (free when nobody listens). */
+  events: Events
+  /** Prometheus metrics, when the `metrics` option is on. */
+  metrics?: InstalledMetrics
 }

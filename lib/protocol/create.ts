@@ -84,6 +84,8 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
     complete
   }
   let upload = withBody ? await createWithBody(ctx, request, draft, checksum) : await createEmpty(ctx, draft)
+  const created = upload
+  ctx.events.publish('upload:created', () => ({ upload: created }))
 
   const location = uploadUrl(ctx, request, id)
   if (upload.concat === 'final') {
@@ -178,5 +180,7 @@ async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: 
   }
   const complete = draft.length !== null && result.bytesWritten === draft.length
   if (complete) await finishOrDiscard(ctx, draft.id, result.bytesWritten)
-  return await insertRow(ctx, { ...draft, offset: result.bytesWritten, complete, expiresAt: complete ? null : expiryFromNow(ctx) })
+  const upload = await insertRow(ctx, { ...draft, offset: result.bytesWritten, complete, expiresAt: complete ? null : expiryFromNow(ctx) })
+  if (result.bytesWritten > 0) ctx.events.publish('upload:received', () => ({ id: upload.id, bytes: result.bytesWritten }))
+  return upload
 }

@@ -11,6 +11,7 @@ import { servedType } from './download.js'
 
 /** Runs after the row says complete. Partial uploads are not files: they only wake their finals. */
 export async function completeUpload (ctx: TusContext, upload: UploadRecord, request: FastifyRequest | null): Promise<void> {
+  ctx.events.publish('upload:completed', () => ({ upload }))
   if (upload.concat === 'partial') {
     for (const final of await ctx.uploads.finalsWaitingFor(upload.id)) {
       try {
@@ -69,6 +70,7 @@ export async function assembleFinal (ctx: TusContext, final: UploadRecord, reque
 export async function terminateUpload (ctx: TusContext, upload: UploadRecord, reason: TerminationReason, request: FastifyRequest | null): Promise<boolean> {
   if (!await ctx.uploads.delete(upload.id)) return false
   await ctx.store.remove(upload.id)
+  ctx.events.publish('upload:terminated', () => ({ upload, reason }))
   // The upload is gone whatever a handler does: a throwing onTerminate is
   // logged, and the removal (and its answer, and the finals below) goes on.
   try {

@@ -1,4 +1,5 @@
 /** PATCH: append the body at Upload-Offset; creation-defer-length's late Upload-Length. */
+import { performance } from 'node:perf_hooks'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { LockRequest } from '../../types/index.js'
 import type { TusContext } from './context.js'
@@ -42,6 +43,23 @@ export function takeOverSilentWriter (request: FastifyRequest, activity?: BodyAc
 }
 
 export async function handlePatch (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
+  if (!ctx.events.listened('patch:start') && !ctx.events.listened('patch:end')) return patchUpload(ctx, request, reply, id)
+  const started = performance.now()
+  ctx.events.publish('patch:start', () => ({ id }))
+  try {
+    await patchUpload(ctx, request, reply, id)
+  } finally {
+    ctx.events.publish('patch:end', () => ({ id, durationMs: performance.now() - started }))
+  }
+}
+
+/** The 423 of a request that found the upload locked (reported on 'lock:conflict'). */
+export function lockConflict (ctx: TusContext, id: string): TusError {
+  ctx.events.publish('lock:conflict', () => ({ id }))
+  return new TusError(423, 'upload is being written by another request')
+}
+
+async function patchUpload (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
   const { headers } = request
   if (mediaType(headers) !== OFFSET_OCTET_STREAM) throw new TusError(415, `PATCH requires Content-Type: ${OFFSET_OCTET_STREAM}`)
   const offset = parseSize(headers, 'upload-offset')
@@ -51,9 +69,9 @@ export async function handlePatch (ctx: TusContext, request: FastifyRequest, rep
 
   // One writer per upload: a second one is told at once, it does not queue;
   // but a writer whose client has gone silent gives way (see takeOverSilentWriter).
-  const activity: BodyActivity = { last: Date.now() }
+  const activity: BodyActivity = { last: Date.now(), received: 0 }
   const lock = await ctx.locker.tryAcquire(id, takeOverSilentWriter(request, activity))
-  if (lock === null) throw new TusError(423, 'upload is being written by another request')
+  if (lock === null) throw lockConflict(ctx, id)
   let outcome
   // Replies go out only once the lock is released (a shared lock takes a
   // round trip), so a client's next request never finds its own lock held.

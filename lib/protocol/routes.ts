@@ -69,6 +69,16 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     if (repeated !== undefined) throw new TusError(400, `${repeated} must be sent once`)
   })
 
+  // Requests counted by method (after X-HTTP-Method-Override) and status; only with metrics on.
+  const metrics = ctx.metrics
+  if (metrics !== undefined) {
+    scope.addHook('onResponse', (request, reply, done) => {
+      const override = request.method === 'POST' ? request.headers['x-http-method-override'] : undefined
+      metrics.request(typeof override === 'string' ? override.trim().toUpperCase() : request.method, reply.statusCode)
+      done()
+    })
+  }
+
   // Requests still running when the shutdown began: their connection ends with them.
   scope.addHook('onSend', (_request, reply, payload, done) => {
     if (ctx.drain.draining) reply.header('Connection', 'close')

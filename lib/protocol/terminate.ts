@@ -1,17 +1,19 @@
 /** DELETE (termination): the row and the bytes go, onTerminate is told. */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { TusContext } from './context.js'
-import { TusError, notFound } from './errors.js'
+import { notFound } from './errors.js'
 import { terminateUpload } from './lifecycle.js'
 import { loadUpload } from './load.js'
-import { takeOverSilentWriter } from './patch.js'
+import { lockConflict, takeOverSilentWriter } from './patch.js'
 
 export async function handleTerminate (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
   // DELETE may take over from a writer whose client went silent, like a PATCH.
   const lock = await ctx.locker.tryAcquire(id, takeOverSilentWriter(request))
-  if (lock === null) throw new TusError(423, 'upload is being written by another request')
+  if (lock === null) throw lockConflict(ctx, id)
   try {
     const upload = await loadUpload(ctx, id, { allowExpired: true })
+    // A handler may refuse (a TusError is the answer); nothing is removed before.
+    await ctx.hooks.runBeforeTerminate({ request, upload })
     if (!await terminateUpload(ctx, upload, 'client', request)) throw notFound()
   } finally {
     await lock.release()

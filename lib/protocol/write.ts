@@ -15,7 +15,7 @@
  *   written, cut back or recorded, since another instance may own the upload now.
  */
 import type { FastifyRequest } from 'fastify'
-import type { Lock, UploadRecord } from '../../types/index.js'
+import type { InterruptionReason, Lock, UploadRecord } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
 import { BodyReadError, meterBody, type BodyActivity, type MeteredBody } from './checksum.js'
@@ -130,44 +130,99 @@ export async function writeBody (
   const checkpoint = checksum === undefined && every > 0
     ? { every, at: async (n: number) => { if (start + n !== upload.length) await moveOffset(start + n, false) } }
     : undefined
-  const result = await ctx.drain.during(body, async () => ctx.store.write(upload.id, start, body.source, {
-    flush: ctx.options.fsync, checkpoint, owned: lock.held, length: bodyLength(request)
-  }))
-  assertHeld(lock)
+  const progress = activity !== undefined && ctx.hooks.has('onProgress') ? watchProgress(ctx, request, upload, activity) : undefined
+  try {
+    return await streamAndCommit()
+  } finally {
+    progress?.end(committed)
+  }
 
-  // How many of the bytes that reached storage this request may keep.
-  let keep = result.bytesWritten
-  let failure: unknown = result.error
-  if (result.error instanceof TusError) {
-    keep = 0 // a rule was broken: nothing of this request stays
-  } else if (checksum !== undefined) {
-    if (result.error !== undefined) keep = 0 // an unfinished chunk cannot be verified
-    else if (!body.checksumMatches()) {
-      keep = 0
-      failure = checksumMismatch(checksum)
+  async function streamAndCommit (): Promise<WriteOutcome> {
+    const result = await ctx.drain.during(body, async () => ctx.store.write(upload.id, start, body.source, {
+      flush: ctx.options.fsync, checkpoint, owned: lock.held, length: bodyLength(request)
+    }))
+    if (!lock.held()) interrupted(ctx, request, { ...upload, offset: committed }, 'lock-lost')
+    assertHeld(lock)
+
+    // How many of the bytes that reached storage this request may keep.
+    let keep = result.bytesWritten
+    let failure: unknown = result.error
+    if (result.error instanceof TusError) {
+      keep = 0 // a rule was broken: nothing of this request stays
+    } else if (checksum !== undefined) {
+      if (result.error !== undefined) keep = 0 // an unfinished chunk cannot be verified
+      else if (!body.checksumMatches()) {
+        keep = 0
+        failure = checksumMismatch(checksum)
+      }
+    }
+
+    const offset = start + keep
+    const completed = upload.length !== null && offset === upload.length
+    // Going back (a checkpointed body that was then refused): the offset moves
+    // first, then the bytes go, so the offset is never ahead of the bytes.
+    if (offset < committed) await moveOffset(offset, false)
+    if (keep < result.bytesWritten) {
+      assertHeld(lock)
+      await ctx.store.truncate(upload.id, offset)
+    }
+    // The declared length is kept when the request is accepted, or when some of its bytes are.
+    if (declaresLength && (keep > 0 || failure === undefined)) {
+      assertHeld(lock)
+      if (!await ctx.uploads.declareLength(upload.id, upload.length!)) throw new TusError(409, 'Upload-Length was declared concurrently')
+      ctx.hooks.notify('onLengthDeclared', { request, upload: { ...upload, offset: committed } })
+    }
+    if (completed) {
+      // The bytes become the finished upload before the row says so.
+      assertHeld(lock)
+      await ctx.store.finish(upload.id, offset)
+    }
+    if (offset !== committed || completed) await moveOffset(offset, completed)
+    if (keep > 0) ctx.events.publish('upload:received', () => ({ id: upload.id, bytes: keep }))
+    if (failure !== undefined) {
+      const reason = interruptionOf(failure)
+      if (reason !== undefined) interrupted(ctx, request, { ...upload, offset, expiresAt }, reason)
+      throw bodyFailure(ctx, upload.id, failure, 'storage write failed; the upload can be resumed from its offset')
+    }
+    return { upload: { ...upload, offset, expiresAt, completedAt: completed ? new Date() : null }, completed }
+  }
+}
+
+/** Why a body that failed ended early, or undefined when it broke a rule (too long, wrong checksum). */
+function interruptionOf (failure: unknown): InterruptionReason | undefined {
+  if (failure instanceof TusError) return undefined
+  if (failure instanceof BodyReadError) return 'client'
+  if (failure instanceof ShutdownCut) return 'shutdown'
+  const code = (failure as NodeJS.ErrnoException | null)?.code
+  if (code === 'ELOCKLOST') return 'lock-lost'
+  if (code === 'ELENGTHREQUIRED') return undefined // refused before a byte was read
+  return 'storage'
+}
+
+/** A PATCH ended before its body did: onInterrupted and the 'upload:interrupted' event, with the offset kept. */
+function interrupted (ctx: TusContext, request: FastifyRequest, upload: UploadRecord, reason: InterruptionReason): void {
+  ctx.events.publish('upload:interrupted', () => ({ upload, reason }))
+  ctx.hooks.notify('onInterrupted', { request, upload, reason })
+}
+
+/**
+ * onProgress while the body streams: every progressInterval, only when the
+ * offset moved, and once at the end with the offset committed. Handlers are not
+ * awaited, so the write path never waits for them.
+ */
+function watchProgress (ctx: TusContext, request: FastifyRequest, upload: UploadRecord, activity: BodyActivity): { end: (offset: number) => void } {
+  let reported = upload.offset
+  const report = (offset: number): void => {
+    if (offset === reported) return
+    reported = offset
+    ctx.hooks.notify('onProgress', { request, upload: { ...upload, offset } })
+  }
+  const timer = setInterval(() => report(upload.offset + activity.received), ctx.options.progressInterval)
+  timer.unref()
+  return {
+    end: (offset) => {
+      clearInterval(timer)
+      report(offset)
     }
   }
-
-  const offset = start + keep
-  const completed = upload.length !== null && offset === upload.length
-  // Going back (a checkpointed body that was then refused): the offset moves
-  // first, then the bytes go, so the offset is never ahead of the bytes.
-  if (offset < committed) await moveOffset(offset, false)
-  if (keep < result.bytesWritten) {
-    assertHeld(lock)
-    await ctx.store.truncate(upload.id, offset)
-  }
-  // The declared length is kept when the request is accepted, or when some of its bytes are.
-  if (declaresLength && (keep > 0 || failure === undefined)) {
-    assertHeld(lock)
-    if (!await ctx.uploads.declareLength(upload.id, upload.length!)) throw new TusError(409, 'Upload-Length was declared concurrently')
-  }
-  if (completed) {
-    // The bytes become the finished upload before the row says so.
-    assertHeld(lock)
-    await ctx.store.finish(upload.id, offset)
-  }
-  if (offset !== committed || completed) await moveOffset(offset, completed)
-  if (failure !== undefined) throw bodyFailure(ctx, upload.id, failure, 'storage write failed; the upload can be resumed from its offset')
-  return { upload: { ...upload, offset, expiresAt, completedAt: completed ? new Date() : null }, completed }
 }

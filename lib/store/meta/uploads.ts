@@ -179,6 +179,18 @@ export class KyselyUploadRepository implements UploadRepository {
       .execute()
   }
 
+  /** onComplete deliveries pending, running and failed (the backlog a metric shows). */
+  async countCompleteHooks (): Promise<{ pending: number; running: number; failed: number }> {
+    const rows = await this.db.selectFrom('tus_uploads')
+      .select((eb) => ['complete_hook_state', eb.fn.countAll<number | string | bigint>().as('n')])
+      .where('complete_hook_state', 'in', ['pending', 'running', 'failed'])
+      .groupBy('complete_hook_state')
+      .execute()
+    const counts = { pending: 0, running: 0, failed: 0 }
+    for (const row of rows) counts[row.complete_hook_state as keyof typeof counts] = Number(row.n)
+    return counts
+  }
+
   async listDueCompleteHooks (now: Date, limit: number, untriedBefore: Date): Promise<string[]> {
     const rows = await this.db.selectFrom('tus_uploads').select('id')
       .where('complete_hook_state', 'in', ['pending', 'running'])
