@@ -6,6 +6,7 @@ import type { ChecksumAlgorithm, TusCorsOptions, TusPluginOptions } from '../typ
 import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, type S3Options } from './store/data/s3-store.js'
 import { ALL_CHECKSUM_ALGORITHMS } from './protocol/headers.js'
 import { HOOK_NAMES } from './hooks/registry.js'
+import { DRAFT_VERSIONS } from './protocol/draft/select.js'
 import { isPostgresUrl, isSchemaName } from './store/meta/dialects.js'
 
 export interface ResolvedOptions {
@@ -37,6 +38,8 @@ export interface ResolvedOptions {
   checkpointBytes: number
   progressInterval: number
   metrics: TusPluginOptions['metrics']
+  /** Interop versions of the IETF draft served, ascending. */
+  draftVersions: number[]
 }
 
 const fail = (message: string): never => { throw new TypeError(`fastify-tus: ${message}`) }
@@ -54,7 +57,7 @@ function nonNegativeInteger (options: Record<string, unknown>, name: string, fal
  */
 export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 's3', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'instanceTimeout', 'shutdownTimeout', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
   'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate', 'onProgress', 'onBeforeTerminate', 'onInterrupted', 'onLengthDeclared',
-  'progressInterval', 'metrics',
+  'progressInterval', 'metrics', 'draftVersions',
   'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
   // Fastify's own register options travel in the same object.
   'logLevel', 'logSerializers'] as const)
@@ -143,6 +146,11 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     fail('option metrics must be a prom-client Registry or true (the registry of fastify-metrics)')
   }
 
+  const draftVersions = input.draftVersions ?? [...DRAFT_VERSIONS]
+  if (!Array.isArray(draftVersions) || draftVersions.some((v) => !(DRAFT_VERSIONS as readonly unknown[]).includes(v))) {
+    fail(`option draftVersions must list interop versions of the IETF draft from ${DRAFT_VERSIONS.join(', ')} ([] turns the draft off), got ${JSON.stringify(draftVersions)}`)
+  }
+
   const completeDelivery = input.completeDelivery ?? 'wait'
   if (completeDelivery !== 'wait' && completeDelivery !== 'background') fail(`option completeDelivery must be 'wait' or 'background', got ${JSON.stringify(completeDelivery)}`)
   const completeHookAttempts = nonNegativeInteger(options, 'completeHookAttempts', 10)
@@ -176,6 +184,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     recoverOnStart: input.recoverOnStart ?? true,
     checkpointBytes: nonNegativeInteger(options, 'checkpointBytes', 8 << 20),
     progressInterval,
-    metrics
+    metrics,
+    draftVersions: [...new Set(draftVersions)].sort((a, b) => a - b)
   }
 }

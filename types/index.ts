@@ -408,8 +408,16 @@ export interface TusPluginOptions {
   onInterrupted?: OnInterruptedHook | OnInterruptedHook[]
   /** onLengthDeclared handlers. Default: none. */
   onLengthDeclared?: OnLengthDeclaredHook | OnLengthDeclaredHook[]
-  /** How often onProgress runs at most while a PATCH streams, in ms (at least 10). Default 1000. */
+  /** How often onProgress runs at most while a PATCH streams, in ms (at least 10); also how often the IETF draft's 104 progress reports go. Default 1000. */
   progressInterval?: number
+  /**
+   * Interop versions of the IETF draft "Resumable Uploads for HTTP" served on the
+   * same routes, chosen per request (`Upload-Draft-Interop-Version`): 6 (drafts
+   * -04/-05: tus-js-client's 'ietf-draft-05', iOS 18.1+), 7 (-06 to -08), 8 (-09 to
+   * -11, iOS 26), 9 (-12 and later). Unknown versions are handled as tus 1.0.0.
+   * [] turns the draft off. Default [6, 7, 8, 9].
+   */
+  draftVersions?: Array<6 | 7 | 8 | 9>
   /**
    * Prometheus metrics: a prom-client Registry to register them into (get or
    * create by name, so two plugin instances may share one), or `true` for the

@@ -22,4 +22,6 @@ export interface TusContext {
   events: Events
   /** Prometheus metrics, when the `metrics` option is on. */
   metrics?: InstalledMetrics
+  /** The tus discovery headers, computed on the first OPTIONS (they depend only on the options). */
+  discovery?: Record<string, string>
 }

@@ -17,9 +17,9 @@ import { bodyFailure, bodyLength, checksumMismatch, expiryFromNow, meteredReques
 import { servedType } from './download.js'
 
 /** 128 random bits, hex: unguessable and inside the id alphabet. */
-const newId = (): string => randomBytes(16).toString('hex')
+export const newId = (): string => randomBytes(16).toString('hex')
 
-function uploadUrl (ctx: TusContext, request: FastifyRequest, id: string): string {
+export function uploadUrl (ctx: TusContext, request: FastifyRequest, id: string): string {
   // request.protocol and request.host honour X-Forwarded-* only when Fastify's trustProxy is on.
   // An HTTP/1.0 request may carry no Host: then the address it reached is used.
   let host = request.host
@@ -124,7 +124,7 @@ function idTaken (id: string, err: unknown): unknown {
 }
 
 /** Bytes first, then the row: a crash in between leaves a stray file, never a row without bytes. */
-async function createEmpty (ctx: TusContext, draft: NewUpload): Promise<UploadRecord> {
+export async function createEmpty (ctx: TusContext, draft: NewUpload): Promise<UploadRecord> {
   try {
     await ctx.store.create(draft.id, { contentType: servedType(draft.metadata).type })
   } catch (err) {

@@ -1,5 +1,7 @@
 /** OPTIONS: what this server speaks. */
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { parseInteropVersion } from './draft/fields.js'
+import { newestVersion, uploadLimit, type DraftVersion } from './draft/select.js'
 import type { TusContext } from './context.js'
 import { TUS_VERSION } from './headers.js'
 
@@ -20,6 +22,16 @@ export function discoveryHeaders (ctx: TusContext): Record<string, string> {
   return headers
 }
 
-export function handleOptions (headers: Record<string, string>, reply: FastifyReply): void {
-  reply.code(204).headers(headers).send()
+/**
+ * tus discovery, and for the IETF draft the upload limits (`min-size=0` when
+ * there are none), in the keys of the interop version the request names, else
+ * of the newest served.
+ */
+export function handleOptions (ctx: TusContext, request: FastifyRequest, reply: FastifyReply): void {
+  const headers = ctx.discovery ??= discoveryHeaders(ctx)
+  const named = parseInteropVersion(request.headers) as DraftVersion | undefined
+  const version = named !== undefined && ctx.options.draftVersions.includes(named) ? named : newestVersion(ctx)
+  reply.code(204).headers(headers)
+  if (version !== undefined) reply.header('Upload-Limit', uploadLimit(ctx, version))
+  reply.send()
 }

@@ -8,12 +8,15 @@ import type { FastifyReply } from 'fastify'
 export class TusError extends Error {
   readonly statusCode: number
   readonly headers: Record<string, string>
+  /** A body to send instead of the one-line reason (the IETF draft's problem documents). */
+  readonly body: { contentType: string; text: string } | undefined
 
-  constructor (statusCode: number, message: string, headers: Record<string, string> = {}) {
+  constructor (statusCode: number, message: string, headers: Record<string, string> = {}, body?: { contentType: string; text: string }) {
     super(message)
     this.name = 'TusError'
     this.statusCode = statusCode
     this.headers = headers
+    this.body = body
   }
 }
 

@@ -4,8 +4,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { LockRequest } from '../../types/index.js'
 import type { TusContext } from './context.js'
 import { TusError } from './errors.js'
-import { OFFSET_OCTET_STREAM, hasBody, mediaType, parseChecksum, parseSize } from './headers.js'
+import { OFFSET_OCTET_STREAM, hasBody, mediaType, parseChecksum, parseSize, type ChecksumHeader } from './headers.js'
 import { completeUpload } from './lifecycle.js'
+import { draftPatchInput, reportProgress } from './draft/append.js'
+import { inconsistentLength, offsetConflict, problemError } from './draft/answers.js'
 import { expiresHeader, loadUpload } from './load.js'
 import { writeBody } from './write.js'
 import type { BodyActivity } from './checksum.js'
@@ -59,13 +61,26 @@ export function lockConflict (ctx: TusContext, id: string): TusError {
   return new TusError(423, 'upload is being written by another request')
 }
 
-async function patchUpload (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
+/** What a PATCH asks for, in either protocol. */
+interface PatchInput {
+  offset: number
+  /** A length declared by this request (tus Upload-Length; the draft's Upload-Length or Upload-Complete: ?1). */
+  newLength: number | undefined
+  checksum: ChecksumHeader | undefined
+}
+
+function tusPatchInput (ctx: TusContext, request: FastifyRequest): PatchInput {
   const { headers } = request
   if (mediaType(headers) !== OFFSET_OCTET_STREAM) throw new TusError(415, `PATCH requires Content-Type: ${OFFSET_OCTET_STREAM}`)
   const offset = parseSize(headers, 'upload-offset')
   if (offset === undefined) throw new TusError(400, 'Upload-Offset is required')
-  const newLength = parseSize(headers, 'upload-length')
-  const checksum = parseChecksum(headers, ctx.options.checksumAlgorithms)
+  return { offset, newLength: parseSize(headers, 'upload-length'), checksum: parseChecksum(headers, ctx.options.checksumAlgorithms) }
+}
+
+async function patchUpload (ctx: TusContext, request: FastifyRequest, reply: FastifyReply, id: string): Promise<void> {
+  const { headers } = request
+  const draft = request.tusDraft
+  const { offset, newLength, checksum } = draft === undefined ? tusPatchInput(ctx, request) : draftPatchInput(request, draft)
 
   // One writer per upload: a second one is told at once, it does not queue;
   // but a writer whose client has gone silent gives way (see takeOverSilentWriter).
@@ -79,7 +94,10 @@ async function patchUpload (ctx: TusContext, request: FastifyRequest, reply: Fas
   try {
     let upload = await loadUpload(ctx, id)
     if (upload.concat === 'final') throw new TusError(403, 'a final upload cannot be patched')
-    if (offset !== upload.offset) throw new TusError(409, `Upload-Offset ${offset} does not match the upload's offset ${upload.offset}`, { 'Upload-Offset': String(upload.offset) })
+    if (offset !== upload.offset) {
+      if (draft !== undefined) throw offsetConflict(upload.offset, offset)
+      throw new TusError(409, `Upload-Offset ${offset} does not match the upload's offset ${upload.offset}`, { 'Upload-Offset': String(upload.offset) })
+    }
 
     // A length declared on this PATCH is only recorded if the PATCH itself is accepted.
     let declaresLength = false
@@ -90,6 +108,7 @@ async function patchUpload (ctx: TusContext, request: FastifyRequest, reply: Fas
         upload = { ...upload, length: newLength }
         declaresLength = true
       } else if (newLength !== upload.length) {
+        if (draft !== undefined) throw problemError(inconsistentLength(`the upload's length is ${upload.length}; this request implies ${newLength}`))
         throw new TusError(400, 'Upload-Length cannot change once set')
       }
     }
@@ -98,15 +117,22 @@ async function patchUpload (ctx: TusContext, request: FastifyRequest, reply: Fas
       if (hasBody(headers)) throw new TusError(413, 'upload is already complete')
       finishedAt = upload.offset
     } else {
-      outcome = await writeBody(ctx, request, upload, checksum, lock, declaresLength, activity)
+      const progress = draft === undefined ? undefined : reportProgress(ctx, reply, draft, upload.offset, activity)
+      try {
+        outcome = await writeBody(ctx, request, upload, checksum, lock, declaresLength, activity)
+      } finally {
+        progress?.()
+      }
     }
   } finally {
     await lock.release()
   }
+  // The draft says in every answer whether the upload is complete.
+  const complete = (done: boolean): Record<string, string> => draft === undefined ? {} : { 'Upload-Complete': done ? '?1' : '?0' }
   if (outcome === undefined) {
-    reply.code(204).header('Upload-Offset', String(finishedAt)).send()
+    reply.code(204).headers({ 'Upload-Offset': String(finishedAt), ...complete(true) }).send()
     return
   }
   if (outcome.completed) await completeUpload(ctx, outcome.upload, request)
-  reply.code(204).headers({ 'Upload-Offset': String(outcome.upload.offset), ...expiresHeader(outcome.upload) }).send()
+  reply.code(204).headers({ 'Upload-Offset': String(outcome.upload.offset), ...expiresHeader(outcome.upload), ...complete(outcome.completed) }).send()
 }

@@ -13,7 +13,10 @@ import { handleHead } from './head.js'
 import { handlePatch } from './patch.js'
 import { handleTerminate } from './terminate.js'
 import { handleDownload } from './download.js'
-import { discoveryHeaders, handleOptions } from './discover.js'
+import { handleOptions } from './discover.js'
+import { draftOf } from './draft/select.js'
+import { handleDraftCreate } from './draft/create.js'
+import { handleDraftHead } from './draft/offset.js'
 import { shuttingDown } from './write.js'
 
 const TUS_REQUEST_HEADERS = [
@@ -55,12 +58,16 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
   scope.removeAllContentTypeParsers()
   scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
 
+  scope.decorateRequest('tusDraft', undefined)
   scope.addHook('onRequest', async (request, reply) => {
     reply.header('Tus-Resumable', TUS_VERSION)
     // Shutting down: the client's retry belongs to another instance (or to this one restarted).
     if (ctx.drain.draining) throw shuttingDown()
     // Downloads are plain HTTP (a browser link); OPTIONS is discovery and CORS preflight.
     if (request.method === 'OPTIONS' || request.method === 'GET') return
+    // A request of the IETF draft has no Tus-Resumable (see draft/select.ts).
+    request.tusDraft = draftOf(ctx, request)
+    if (request.tusDraft !== undefined) return
     const version = request.headers['tus-resumable']
     if (version !== TUS_VERSION) {
       throw new TusError(412, version === undefined ? 'Tus-Resumable header is required' : `Tus-Resumable ${String(version).slice(0, 32)} is not supported`, { 'Tus-Version': TUS_VERSION })
@@ -92,8 +99,11 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     if (status >= 500) request.log.error({ err: error }, 'fastify-tus: request failed')
     if (error instanceof TusError) reply.headers(error.headers)
     if ((error as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') { status = 415; message = 'unsupported Content-Type' }
+    // A draft request's error is the resumable-upload protocol's, not the target resource's.
+    if (request.tusDraft !== undefined && !reply.hasHeader('Upload-Complete')) reply.header('Upload-Complete', '?0')
     lingerIfBodyPending(request, reply)
-    sendReason(reply, status, message)
+    if (error instanceof TusError && error.body !== undefined) reply.code(status).type(error.body.contentType).send(error.body.text)
+    else sendReason(reply, status, message)
   })
 
   scope.setNotFoundHandler((request, reply) => {
@@ -101,14 +111,16 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     sendReason(reply, 404, 'not found')
   })
 
-  const options = discoveryHeaders(ctx)
-  scope.options('/', async (_request, reply) => handleOptions(options, reply))
-  scope.options('/:id', async (_request, reply) => handleOptions(options, reply))
+  scope.options('/', async (request, reply) => handleOptions(ctx, request, reply))
+  scope.options('/:id', async (request, reply) => handleOptions(ctx, request, reply))
   scope.post('/', async (request, reply) => {
+    if (request.tusDraft !== undefined) return handleDraftCreate(ctx, request, reply, request.tusDraft)
     if (request.headers['x-http-method-override'] !== undefined) throw new TusError(405, 'X-HTTP-Method-Override applies to upload URLs only')
     return handleCreate(ctx, request, reply)
   })
-  scope.head<IdParams>('/:id', async (request, reply) => handleHead(ctx, request, reply, request.params.id))
+  scope.head<IdParams>('/:id', async (request, reply) => request.tusDraft === undefined
+    ? handleHead(ctx, request, reply, request.params.id)
+    : handleDraftHead(ctx, reply, request.params.id, request.tusDraft))
   scope.patch<IdParams>('/:id', async (request, reply) => handlePatch(ctx, request, reply, request.params.id))
   scope.delete<IdParams>('/:id', async (request, reply) => handleTerminate(ctx, request, reply, request.params.id))
   scope.get<IdParams>('/:id', { exposeHeadRoute: false }, async (request, reply) => handleDownload(ctx, request, reply, request.params.id))
