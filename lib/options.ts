@@ -40,6 +40,7 @@ export interface ResolvedOptions {
   metrics: TusPluginOptions['metrics']
   /** Interop versions of the IETF draft served, ascending. */
   draftVersions: number[]
+  draftInterimResponses: boolean
 }
 
 const fail = (message: string): never => { throw new TypeError(`fastify-tus: ${message}`) }
@@ -57,7 +58,7 @@ function nonNegativeInteger (options: Record<string, unknown>, name: string, fal
  */
 export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 's3', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'instanceTimeout', 'shutdownTimeout', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
   'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate', 'onProgress', 'onBeforeTerminate', 'onInterrupted', 'onLengthDeclared',
-  'progressInterval', 'metrics', 'draftVersions',
+  'progressInterval', 'metrics', 'draftVersions', 'draftInterimResponses',
   'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
   // Fastify's own register options travel in the same object.
   'logLevel', 'logSerializers'] as const)
@@ -127,7 +128,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   for (const algorithm of checksumAlgorithms) {
     if (!ALL_CHECKSUM_ALGORITHMS.includes(algorithm)) fail(`option checksumAlgorithms: "${algorithm}" is not one of ${ALL_CHECKSUM_ALGORITHMS.join(', ')}`)
   }
-  for (const flag of ['fsync', 'recoverOnStart'] as const) {
+  for (const flag of ['fsync', 'recoverOnStart', 'draftInterimResponses'] as const) {
     if (input[flag] !== undefined && typeof input[flag] !== 'boolean') fail(`option ${flag} must be a boolean`)
   }
   const cors = input.cors === undefined ? {} : input.cors
@@ -185,6 +186,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     checkpointBytes: nonNegativeInteger(options, 'checkpointBytes', 8 << 20),
     progressInterval,
     metrics,
-    draftVersions: [...new Set(draftVersions)].sort((a, b) => a - b)
+    draftVersions: [...new Set(draftVersions)].sort((a, b) => a - b),
+    draftInterimResponses: input.draftInterimResponses ?? true
   }
 }

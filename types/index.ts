@@ -419,6 +419,13 @@ export interface TusPluginOptions {
    */
   draftVersions?: Array<6 | 7 | 8 | 9>
   /**
+   * Send the draft's `104 (Upload Resumption Supported)` interim responses (the
+   * upload's URL at creation; progress reports from interop 8 on, at most 8 per
+   * request). Turn off behind a proxy that mishandles 1xx responses (nginx with
+   * `proxy_http_version 1.1` takes a 104 for the final answer). Default true.
+   */
+  draftInterimResponses?: boolean
+  /**
    * Prometheus metrics: a prom-client Registry to register them into (get or
    * create by name, so two plugin instances may share one), or `true` for the
    * registry of fastify-metrics registered before this plugin. prom-client is

@@ -7,7 +7,7 @@ import { TusError } from './errors.js'
 import { OFFSET_OCTET_STREAM, hasBody, mediaType, parseChecksum, parseSize, type ChecksumHeader } from './headers.js'
 import { completeUpload } from './lifecycle.js'
 import { draftPatchInput, reportProgress } from './draft/append.js'
-import { inconsistentLength, offsetConflict, problemError } from './draft/answers.js'
+import { inconsistentLength, offsetConflict } from './draft/answers.js'
 import { expiresHeader, loadUpload } from './load.js'
 import { writeBody } from './write.js'
 import type { BodyActivity } from './checksum.js'
@@ -108,7 +108,7 @@ async function patchUpload (ctx: TusContext, request: FastifyRequest, reply: Fas
         upload = { ...upload, length: newLength }
         declaresLength = true
       } else if (newLength !== upload.length) {
-        if (draft !== undefined) throw problemError(inconsistentLength(`the upload's length is ${upload.length}; this request implies ${newLength}`))
+        if (draft !== undefined) throw inconsistentLength(`the upload's length is ${upload.length}; this request implies ${newLength}`)
         throw new TusError(400, 'Upload-Length cannot change once set')
       }
     }

@@ -18,8 +18,8 @@ import { bodyLength, expiryFromNow, writeBody } from '../write.js'
 import { createEmpty, newId, uploadUrl } from '../create.js'
 import { lockConflict, takeOverSilentWriter } from '../patch.js'
 import type { BodyActivity } from '../checksum.js'
-import { parseSfInteger } from './fields.js'
-import { inconsistentLength, problemError } from './answers.js'
+import { parseNonNegative } from './fields.js'
+import { inconsistentLength } from './answers.js'
 import { sendInterim } from './interim.js'
 import { PARTIAL_UPLOAD, uploadLimit, type DraftRequest } from './select.js'
 
@@ -55,14 +55,14 @@ function metadataOf (ctx: TusContext, request: FastifyRequest): UploadMetadata {
  * when `Upload-Complete: ?1` says the content is all of it. Both given must agree.
  */
 export function draftLength (request: FastifyRequest, draft: DraftRequest, offset: number): number | undefined {
-  const declared = parseSfInteger(request.headers['upload-length'])
+  const declared = parseNonNegative(request.headers['upload-length'])
   if (draft.complete !== true) return declared
   const content = bodyLength(request)
   if (content === undefined) {
     if (declared === undefined) throw new TusError(400, 'Upload-Complete: ?1 with a chunked body needs Upload-Length')
     return declared
   }
-  if (declared !== undefined && declared !== offset + content) throw problemError(inconsistentLength(`Upload-Length ${declared} disagrees with the ${offset + content} bytes Upload-Complete: ?1 implies`))
+  if (declared !== undefined && declared !== offset + content) throw inconsistentLength(`Upload-Length ${declared} disagrees with the ${offset + content} bytes Upload-Complete: ?1 implies`)
   return offset + content
 }
 
@@ -87,7 +87,7 @@ export async function handleDraftCreate (ctx: TusContext, request: FastifyReques
   ctx.events.publish('upload:created', () => ({ upload: created }))
   const location = uploadUrl(ctx, request, id)
   // The URL before the first byte: a client cut off now can still resume.
-  sendInterim(reply.raw, 104, { Location: location, 'Upload-Draft-Interop-Version': String(version), 'Upload-Limit': uploadLimit(ctx, version) })
+  if (ctx.options.draftInterimResponses) sendInterim(reply.raw, 104, { Location: location, 'Upload-Draft-Interop-Version': String(version), 'Upload-Limit': uploadLimit(ctx, version) })
 
   if (hasBody(request.headers) && !complete) {
     const activity: BodyActivity = { last: Date.now(), received: 0 }

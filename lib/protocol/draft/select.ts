@@ -55,8 +55,8 @@ export function uploadLimit (ctx: TusContext, version: DraftVersion): string {
   return serializeUploadLimit({
     ...(maxSize > 0 ? { maxSize } : {}),
     ...(maxChunkSize > 0 ? { maxAppendSize: maxChunkSize } : {}),
-    ...(expiration > 0 ? (version === 6 ? { expires: Math.floor(expiration / 1000) } : { maxAge: Math.floor(expiration / 1000) }) : {})
-  })
+    ...(expiration > 0 ? { maxAge: Math.floor(expiration / 1000) } : {})
+  }, version)
 }
 
 /** The newest version served, for answers to requests that name none (OPTIONS). */
