@@ -1,9 +1,9 @@
-/** `fastify-tus upload FILE URL`: send a file to any tus server, resumably. */
+/** `fastify-tus upload FILE URL`: send a file to any tus server (or IETF draft server), resumably. */
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, isAbsolute, join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { FileURLStorage, TusAbortError, TusClient, TusHttpError, type ClientChecksumAlgorithm, type TusClientOptions, type TusProgress, type UploadOptions } from '../client/index.js'
+import { FileURLStorage, TusAbortError, TusClient, TusHttpError, type ClientChecksumAlgorithm, type DraftInteropVersion, type TusClientOptions, type TusProgress, type UploadOptions } from '../client/index.js'
 
 export const UPLOAD_HELP = `Usage: fastify-tus upload [options] <file> <url>
 
@@ -11,10 +11,16 @@ Uploads <file> (or - for standard input) to the tus endpoint <url>, e.g.
 http://127.0.0.1:8080/files, and prints the upload URL.
 
 Options:
+  --protocol <name>          tus (default) or ietf-draft: the IETF draft "Resumable Uploads
+                             for HTTP" (no --checksum or --parallel with it)
+  --draft-version <n>        with --protocol ietf-draft: Upload-Draft-Interop-Version, 6 to 9
+                             (default 9)
   --chunk-size <size>        bytes per request, e.g. 4m or 512k (default 1m)
   --checksum <algorithm>     send Upload-Checksum with every chunk: sha1, sha256, sha512 or md5
   --parallel <n>             send the file as <n> partial uploads at once, then join them
-  --metadata <key=value>     Upload-Metadata entry, repeatable (default: filename=<name of file>)
+  --metadata <key=value>     Upload-Metadata entry, repeatable (default: filename=<name of file>);
+                             with ietf-draft, filename and filetype go as Content-Disposition
+                             and Content-Type
   --header <'Name: value'>   extra request header, repeatable (e.g. 'Authorization: Bearer ...')
   --resume                   remember the upload and continue it if this command is run again
                              for the same file (same path, size and modification time). State:
@@ -72,6 +78,8 @@ export function defaultStatePath (env: NodeJS.ProcessEnv = process.env): string 
 
 /** The flags `fastify-tus upload` accepts (node:util parseArgs options); exported for the docs test. */
 export const UPLOAD_FLAGS = {
+  protocol: { type: 'string' },
+  'draft-version': { type: 'string' },
   'chunk-size': { type: 'string' },
   checksum: { type: 'string' },
   parallel: { type: 'string' },
@@ -136,11 +144,23 @@ export function parseUploadArgs (argv: string[]): UploadConfig | 'help' {
     ...(values.cert === undefined ? {} : { cert: readPem(values.cert, '--cert'), key: readPem(values.key, '--key') })
   }
   if (values.resume === true && file === '-') throw new UploadUsageError('--resume needs a file: standard input cannot be read again')
+  const protocol = values.protocol ?? 'tus'
+  if (protocol !== 'tus' && protocol !== 'ietf-draft') throw new UploadUsageError(`--protocol must be tus or ietf-draft, got "${protocol}"`)
+  const parallel = parseCount(values.parallel, '--parallel', 1, 1, 100)
+  let draftVersion: DraftInteropVersion | undefined
+  if (protocol === 'ietf-draft') {
+    draftVersion = parseCount(values['draft-version'], '--draft-version', 9, 6, 9) as DraftInteropVersion
+    if (checksum !== undefined) throw new UploadUsageError('--checksum is tus only: the IETF draft has no checksums')
+    if (parallel > 1) throw new UploadUsageError('--parallel is tus only: the IETF draft has no concatenation')
+  } else if (values['draft-version'] !== undefined) {
+    throw new UploadUsageError('--draft-version needs --protocol ietf-draft')
+  }
 
   return {
     file,
     client: {
       endpoint: url,
+      ...(protocol === 'ietf-draft' ? { protocol, draftVersion } : {}),
       chunkSize: values['chunk-size'] === undefined ? undefined : parseSize(values['chunk-size'], '--chunk-size'),
       checksum: checksum as ClientChecksumAlgorithm | undefined,
       headers,
@@ -148,7 +168,7 @@ export function parseUploadArgs (argv: string[]): UploadConfig | 'help' {
       timeout: parseCount(values.timeout, '--timeout', 30, 0, 86_400) * 1000,
       tls
     },
-    upload: { metadata, parallel: parseCount(values.parallel, '--parallel', 1, 1, 100) },
+    upload: { metadata, parallel },
     statePath: values.resume === true ? defaultStatePath() : undefined,
     json: values.json === true
   }

@@ -1,15 +1,17 @@
 /**
- * TusClient: resumable uploads to any tus 1.0.0 server.
+ * TusClient: resumable uploads to any tus 1.0.0 server, or, with
+ * `protocol: 'ietf-draft'`, to a server of the IETF draft "Resumable Uploads
+ * for HTTP" (interop versions 6 to 9).
  *
  *   const client = new TusClient({ endpoint: 'https://example.com/files', checksum: 'sha256' })
  *   const url = await client.upload('./video.mp4', { metadata: { filename: 'video.mp4' }, onProgress })
  */
 import { ClientCore } from './core.js'
-import { TusClientError } from './errors.js'
+import { TusClientError, TusUnsupportedError } from './errors.js'
 import { resolveClientOptions, validateMetadata, type ResolvedClientOptions, type TusClientOptions, type TusCloseOptions, type TusProgress, type UploadOptions } from './options.js'
 import { createFinal, uploadParallel } from './parallel.js'
 import type { TusServerInfo, TusUploadInfo } from './protocol.js'
-import { fingerprint, openSource, type UploadSource } from './source.js'
+import { openSource, type UploadSource } from './source.js'
 import type { URLStorage, URLStorageEntry } from './storage/url-storage.js'
 import { Uploader, type UploaderStart } from './uploader.js'
 
@@ -42,6 +44,9 @@ export class TusClient {
   async upload (source: UploadSource, options: UploadOptions = {}): Promise<string> {
     const parallel = options.parallel ?? 1
     if (!Number.isSafeInteger(parallel) || parallel < 1 || parallel > 100) throw new TypeError('fastify-tus client: option parallel must be an integer from 1 to 100')
+    if (parallel > 1 && this.#core.draft) {
+      throw new TypeError("fastify-tus client: option parallel needs tus concatenation, which the IETF draft does not have (protocol: 'ietf-draft'); leave parallel out or use protocol: 'tus'")
+    }
     if (parallel === 1) return this.#uploadWith(source, options, { kind: 'auto' }, false)
     return this.#run(options.signal, async (signal) => {
       const metadata = validateMetadata(options.metadata)
@@ -83,7 +88,7 @@ export class TusClient {
     const opened = await openSource(source, 1)
     try {
       if (opened.identity === null) return []
-      const fp = fingerprint(opened.identity, this.#core.options.endpoint)
+      const fp = this.#core.fingerprint(opened.identity)
       return (await storage.find(fp)).map((entry) => ({ ...entry, fingerprint: fp }))
     } finally {
       await opened.close()
@@ -95,6 +100,7 @@ export class TusClient {
    * its URL; join partial uploads with createFinalUpload.
    */
   async createPartialUpload (source: UploadSource, options: Omit<UploadOptions, 'parallel'> = {}): Promise<string> {
+    this.#requireTus('createPartialUpload')
     return this.#run(options.signal, async (signal) => {
       const info = await this.#core.serverInfo(signal)
       this.#core.requireExtension(info, 'concatenation', 'a partial upload')
@@ -104,26 +110,27 @@ export class TusClient {
 
   /** Creates the final upload joining `urls` (finished partial uploads, in order); answers its URL. */
   async createFinalUpload (urls: string[], metadata: Record<string, string | null> = {}, options: RequestOptions = {}): Promise<string> {
+    this.#requireTus('createFinalUpload')
     return this.#run(options.signal, async (signal) =>
       createFinal(this.#core, urls.map((url) => new URL(url, this.#core.options.endpoint).href), validateMetadata(metadata), signal))
   }
 
-  /** OPTIONS: the server's version, extensions, size limit and checksum algorithms. */
+  /**
+   * OPTIONS: the server's version, extensions, size limit and checksum
+   * algorithms (tus headers; asked the same way with protocol 'ietf-draft').
+   */
   async getServerInfo (options: RequestOptions = {}): Promise<TusServerInfo> {
     return this.#run(options.signal, async (signal) => this.#core.serverInfo(signal, true))
   }
 
-  /** HEAD: where an upload stands. */
+  /** HEAD: where an upload stands (with protocol 'ietf-draft': the draft's offset retrieval). */
   async getUploadInfo (url: string, options: RequestOptions = {}): Promise<TusUploadInfo> {
     return this.#run(options.signal, async (signal) => this.#core.head(new URL(url, this.#core.options.endpoint).href, signal))
   }
 
-  /** DELETE (termination extension). */
+  /** DELETE (termination extension; with protocol 'ietf-draft': the draft's cancellation). */
   async delete (url: string, options: RequestOptions = {}): Promise<void> {
-    await this.#run(options.signal, async (signal) => {
-      const request = { method: 'DELETE', url: new URL(url, this.#core.options.endpoint).href, signal }
-      await this.#core.retrying(signal, async () => this.#core.request(request, 204, 200))
-    })
+    await this.#run(options.signal, async (signal) => this.#core.delete(new URL(url, this.#core.options.endpoint).href, signal))
   }
 
   /**
@@ -144,6 +151,13 @@ export class TusClient {
    */
   async close (options: TusCloseOptions = {}): Promise<void> {
     await this.#core.close(options.timeout)
+  }
+
+  /** Concatenation is tus only: the IETF draft has no partial or final uploads. */
+  #requireTus (method: string): void {
+    if (this.#core.draft) {
+      throw new TusUnsupportedError(`${method} uses tus concatenation, which the IETF draft does not have (this client has protocol: 'ietf-draft')`)
+    }
   }
 
   /** Runs one call as an operation close() waits for; `work` gets the signal that aborts it. */

@@ -3,11 +3,13 @@
  * transport, the retry loop, the server's capabilities (asked once), and the
  * client's lifecycle: the operations in flight, which close() waits for.
  */
-import { TusAbortError, TusClientError, TusUnsupportedError } from './errors.js'
+import { INTEROP_HEADER, SUCCESS, parseDraftUploadInfo, retryAfter, type DraftLimits } from './draft.js'
+import { TusAbortError, TusClientError, TusHttpError, TusUnsupportedError } from './errors.js'
 import { HttpTransport, type HttpRequest, type HttpResponse } from './http.js'
 import type { ResolvedClientOptions } from './options.js'
 import { expectStatus, parseServerInfo, parseUploadInfo, type TusServerInfo, type TusUploadInfo } from './protocol.js'
-import { isRetryableError, retryDelay, sleep, throwIfAborted } from './retry.js'
+import { MAX_RETRY_DELAY, isRetryableError, retryDelay, sleep, throwIfAborted } from './retry.js'
+import { fingerprint } from './source.js'
 
 /**
  * One piece of work close() waits for: a TusClient call, or a started Uploader.
@@ -121,12 +123,38 @@ export class ClientCore {
         // Whatever broke while the signal fired (a destroyed socket, say), the cause is the abort.
         if (signal?.aborted === true) throw new TusAbortError(signal.reason)
         if (attempt > maxRetries) throw error
-        const retry = onShouldRetry === undefined ? isRetryableError(error) : onShouldRetry(error, attempt)
+        const retry = onShouldRetry === undefined ? isRetryableError(error, this.options.protocol) : onShouldRetry(error, attempt)
         if (!retry) throw error
         onRetry?.(error, attempt)
-        await sleep(retryDelay(attempt, this.options.retryDelay, this.options.retryBackoff), signal)
+        await sleep(this.#delayBefore(error, attempt), signal)
       }
     }
+  }
+
+  /** The backoff; in draft mode at least the Retry-After of a 429 or 503 (capped like the backoff). */
+  #delayBefore (error: Error, attempt: number): number {
+    const delay = retryDelay(attempt, this.options.retryDelay, this.options.retryBackoff)
+    if (this.options.protocol !== 'ietf-draft' || !(error instanceof TusHttpError) || (error.statusCode !== 429 && error.statusCode !== 503)) return delay
+    return Math.max(delay, Math.min(MAX_RETRY_DELAY, retryAfter(error) ?? 0))
+  }
+
+  /** True with protocol 'ietf-draft'. */
+  get draft (): boolean {
+    return this.options.protocol === 'ietf-draft'
+  }
+
+  /** `Upload-Draft-Interop-Version` of every draft request. */
+  draftHeaders (): Record<string, string> {
+    return { [INTEROP_HEADER]: String(this.options.draftVersion) }
+  }
+
+  /**
+   * The key a URL storage files an upload of this content under. Draft
+   * uploads are kept apart from tus ones: an upload URL of one protocol is not
+   * resumed with the other.
+   */
+  fingerprint (identity: string): string {
+    return fingerprint((this.draft ? 'ietf-draft\0' : '') + identity, this.options.endpoint)
   }
 
   /** OPTIONS, cached for the client's life; `fresh` asks again. A failure is not cached. */
@@ -143,14 +171,30 @@ export class ClientCore {
     return this.#serverInfo
   }
 
-  /** HEAD, with retries. */
-  async head (url: string, signal?: AbortSignal, onRetry?: (error: Error) => void): Promise<TusUploadInfo> {
-    return this.retrying(signal, async () => this.headOnce(url, signal), onRetry)
+  /** HEAD, with retries. `onLimits` sees the draft's Upload-Limit of the answer. */
+  async head (url: string, signal?: AbortSignal, onRetry?: (error: Error) => void, onLimits?: (limits: DraftLimits) => void): Promise<TusUploadInfo> {
+    return this.retrying(signal, async () => this.headOnce(url, signal, onLimits), onRetry)
   }
 
-  async headOnce (url: string, signal?: AbortSignal): Promise<TusUploadInfo> {
-    const response = await this.request({ method: 'HEAD', url, signal, headers: { 'Cache-Control': 'no-store' } }, 200, 204)
-    return parseUploadInfo(url, response.headers)
+  /** HEAD (tus), or the draft's offset retrieval (HEAD with the interop version, any 2xx). */
+  async headOnce (url: string, signal?: AbortSignal, onLimits?: (limits: DraftLimits) => void): Promise<TusUploadInfo> {
+    if (!this.draft) {
+      const response = await this.request({ method: 'HEAD', url, signal, headers: { 'Cache-Control': 'no-store' } }, 200, 204)
+      return parseUploadInfo(url, response.headers)
+    }
+    const response = await this.request({ method: 'HEAD', url, signal, headers: { ...this.draftHeaders(), 'Cache-Control': 'no-store' } }, ...SUCCESS)
+    const { info, limits } = parseDraftUploadInfo(url, response.headers)
+    if (limits !== undefined) onLimits?.(limits)
+    return info
+  }
+
+  /** DELETE (tus termination: 204 or 200; draft cancellation: any 2xx), retried. */
+  async delete (url: string, signal?: AbortSignal): Promise<void> {
+    const request = this.draft
+      ? { method: 'DELETE', url, signal, headers: this.draftHeaders() }
+      : { method: 'DELETE', url, signal }
+    const expected = this.draft ? SUCCESS : [204, 200]
+    await this.retrying(signal, async () => this.request(request, ...expected))
   }
 
   /** Throws TusUnsupportedError unless the server lists `extension`. */

@@ -6,7 +6,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { TusAbortError, TusNetworkError, TusTimeoutError } from './errors.js'
+import { TusAbortError, TusClientError, TusNetworkError, TusTimeoutError } from './errors.js'
 import type { ResolvedClientOptions, TusRequestInfo } from './options.js'
 
 export interface HttpRequest {
@@ -16,6 +16,17 @@ export interface HttpRequest {
   /** Sent as is; the caller must not change it until the request settles. */
   body?: Buffer
   signal?: AbortSignal
+  /**
+   * Called for each 1xx interim response (not 101) before the final one. A
+   * throw ends the request: it rejects with that error (a TusClientError as
+   * it is, anything else as a TusNetworkError).
+   */
+  onInformation?: (info: InterimResponse) => void
+}
+
+export interface InterimResponse {
+  statusCode: number
+  headers: IncomingHttpHeaders
 }
 
 export interface HttpResponse {
@@ -50,13 +61,14 @@ export class HttpTransport {
     const info: TusRequestInfo = {
       method: request.method,
       url: request.url,
-      headers: { 'Tus-Resumable': '1.0.0', ...this.#options.headers, ...request.headers }
+      // The IETF draft has no Tus-Resumable; its requests name the draft's interop version instead.
+      headers: { ...(this.#options.protocol === 'tus' ? { 'Tus-Resumable': '1.0.0' } : {}), ...this.#options.headers, ...request.headers }
     }
     if (request.body !== undefined || request.method === 'POST' || request.method === 'PATCH') {
       info.headers['Content-Length'] = String(request.body?.length ?? 0)
     }
     await this.#options.beforeRequest?.(info)
-    const response = await this.#exchange(info, request.body, request.signal)
+    const response = await this.#exchange(info, request.body, request.signal, request.onInformation)
     await this.#options.afterResponse?.(info, { statusCode: response.statusCode, headers: response.headers })
     return response
   }
@@ -70,7 +82,7 @@ export class HttpTransport {
     this.#httpsAgent.destroy()
   }
 
-  #exchange (info: TusRequestInfo, body: Buffer | undefined, signal: AbortSignal | undefined): Promise<HttpResponse> {
+  #exchange (info: TusRequestInfo, body: Buffer | undefined, signal: AbortSignal | undefined, onInformation: HttpRequest['onInformation']): Promise<HttpResponse> {
     const { method, url } = info
     if (signal?.aborted === true) return Promise.reject(new TusAbortError(signal.reason))
     const https = url.startsWith('https:')
@@ -100,8 +112,19 @@ export class HttpTransport {
       }
       req.on('error', (err) => {
         if (response !== undefined) return settle(undefined) // the reply is complete; a late socket error changes nothing
-        settle(err instanceof TusAbortError || err instanceof TusTimeoutError ? err : new TusNetworkError(method, url, err))
+        // The client's own errors (an abort, the idle timeout, a refusal from onInformation) as they are.
+        settle(err instanceof TusClientError ? err : new TusNetworkError(method, url, err))
       })
+      if (onInformation !== undefined) {
+        req.on('information', (interim) => {
+          if (settled || response !== undefined) return
+          try {
+            onInformation({ statusCode: interim.statusCode, headers: interim.headers })
+          } catch (err) {
+            req.destroy(err instanceof Error ? err : new Error(String(err)))
+          }
+        })
+      }
       req.on('response', (res: IncomingMessage) => {
         readBody(res, (err, text) => {
           if (err !== undefined) {

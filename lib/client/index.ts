@@ -1,5 +1,6 @@
 /**
- * fastify-tus/client: a TUS 1.0.0 upload client for Node.js.
+ * fastify-tus/client: a TUS 1.0.0 upload client for Node.js, which also speaks
+ * the IETF draft "Resumable Uploads for HTTP" (`protocol: 'ietf-draft'`).
  *
  *   import { TusClient } from 'fastify-tus/client'
  *   const client = new TusClient({ endpoint: 'http://127.0.0.1:8080/files' })
@@ -13,7 +14,8 @@ export {
 } from './errors.js'
 export { isRetryableError, retryDelay, MAX_RETRY_DELAY } from './retry.js'
 export type {
-  TusClientOptions, TusCloseOptions, UploadOptions, TusProgress, TusTlsOptions, TusRequestInfo, TusResponseInfo, ClientChecksumAlgorithm
+  TusClientOptions, TusCloseOptions, UploadOptions, TusProgress, TusTlsOptions, TusRequestInfo, TusResponseInfo, ClientChecksumAlgorithm,
+  TusClientProtocol, DraftInteropVersion
 } from './options.js'
 export type { TusServerInfo, TusUploadInfo } from './protocol.js'
 export type { UploadSource } from './source.js'

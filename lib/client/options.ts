@@ -8,6 +8,17 @@ import type { URLStorage } from './storage/url-storage.js'
 export type ClientChecksumAlgorithm = 'sha1' | 'sha256' | 'sha512' | 'md5'
 export const CHECKSUM_ALGORITHMS: readonly ClientChecksumAlgorithm[] = ['sha1', 'sha256', 'sha512', 'md5']
 
+/** The wire protocol: tus 1.0.0, or the IETF draft "Resumable Uploads for HTTP". */
+export type TusClientProtocol = 'tus' | 'ietf-draft'
+export const CLIENT_PROTOCOLS: readonly TusClientProtocol[] = ['tus', 'ietf-draft']
+/**
+ * `Upload-Draft-Interop-Version` of the IETF draft: 6 (drafts -04/-05), 7
+ * (-06 to -08), 8 (-09 to -11), 9 (-12 and later).
+ */
+export type DraftInteropVersion = 6 | 7 | 8 | 9
+export const DRAFT_INTEROP_VERSIONS: readonly DraftInteropVersion[] = [6, 7, 8, 9]
+export const DEFAULT_DRAFT_VERSION: DraftInteropVersion = 9
+
 /** What `beforeRequest` sees and may change: headers can be added, replaced or removed. */
 export interface TusRequestInfo {
   method: string
@@ -35,6 +46,15 @@ export interface TusTlsOptions {
 export interface TusClientOptions {
   /** The upload creation URL, e.g. 'https://example.com/files'. */
   endpoint: string
+  /**
+   * 'tus' (default): tus 1.0.0. 'ietf-draft': the IETF draft "Resumable
+   * Uploads for HTTP" (creation by POST with Upload-Complete, the upload URL
+   * from a 104 interim response, appends in application/partial-upload). No
+   * checksums, parallel uploads or concatenation in that mode.
+   */
+  protocol?: TusClientProtocol
+  /** With protocol 'ietf-draft': the Upload-Draft-Interop-Version sent, 6 to 9. Default 9. */
+  draftVersion?: DraftInteropVersion
   /** Largest body of one request, in bytes, and the size of the one buffer an upload reads into. Default 1 MiB. */
   chunkSize?: number
   /** Send Upload-Checksum with every chunk; the server must list the algorithm in Tus-Checksum-Algorithm. */
@@ -82,12 +102,19 @@ export interface TusProgress {
 }
 
 export interface UploadOptions {
-  /** Upload-Metadata: keys without spaces or commas; string values, or null (or '') for a key without a value. */
+  /**
+   * Upload-Metadata: keys without spaces or commas; string values, or null (or '') for a key without a value.
+   * With protocol 'ietf-draft', `filetype` is sent as Content-Type and `filename` as Content-Disposition,
+   * the other keys in Upload-Metadata (an extension this server and tusd read).
+   */
   metadata?: Record<string, string | null>
   onProgress?: (progress: TusProgress) => void
   /** Cancels the upload; it then rejects with TusAbortError and can be resumed later. */
   signal?: AbortSignal
-  /** Split a source of known length into this many partial uploads sent at once (concatenation extension). Default 1. */
+  /**
+   * Split a source of known length into this many partial uploads sent at once
+   * (concatenation extension). Default 1. Tus only: a TypeError with protocol 'ietf-draft'.
+   */
   parallel?: number
   /** Remembers upload URLs by fingerprint of the source, so a later run resumes instead of starting again. */
   urlStorage?: URLStorage
@@ -107,6 +134,9 @@ export interface TusCloseOptions {
 
 export interface ResolvedClientOptions {
   endpoint: string
+  protocol: TusClientProtocol
+  /** The interop version with protocol 'ietf-draft'; undefined with 'tus'. */
+  draftVersion: DraftInteropVersion | undefined
   chunkSize: number
   checksum: ClientChecksumAlgorithm | undefined
   headers: Record<string, string>
@@ -135,7 +165,7 @@ function integer (value: unknown, name: string, fallback: number, min: number, m
   return value as number
 }
 
-const KNOWN = new Set(['endpoint', 'chunkSize', 'checksum', 'headers', 'timeout', 'maxRetries', 'retryDelay', 'retryBackoff',
+const KNOWN = new Set(['endpoint', 'protocol', 'draftVersion', 'chunkSize', 'checksum', 'headers', 'timeout', 'maxRetries', 'retryDelay', 'retryBackoff',
   'onShouldRetry', 'beforeRequest', 'afterResponse', 'tls', 'urlStorage'])
 
 export function resolveClientOptions (input: TusClientOptions): ResolvedClientOptions {
@@ -151,6 +181,15 @@ export function resolveClientOptions (input: TusClientOptions): ResolvedClientOp
   if (input.checksum !== undefined && !CHECKSUM_ALGORITHMS.includes(input.checksum)) {
     fail(`option checksum must be one of ${CHECKSUM_ALGORITHMS.join(', ')}, got ${JSON.stringify(input.checksum)}`)
   }
+  const protocol = input.protocol ?? 'tus'
+  if (!CLIENT_PROTOCOLS.includes(protocol)) fail(`option protocol must be 'tus' or 'ietf-draft', got ${JSON.stringify(input.protocol)}`)
+  if (input.draftVersion !== undefined) {
+    if (protocol !== 'ietf-draft') fail("option draftVersion needs protocol: 'ietf-draft'")
+    if (!DRAFT_INTEROP_VERSIONS.includes(input.draftVersion)) fail(`option draftVersion must be one of ${DRAFT_INTEROP_VERSIONS.join(', ')}, got ${JSON.stringify(input.draftVersion)}`)
+  }
+  if (protocol === 'ietf-draft' && input.checksum !== undefined) {
+    fail("option checksum (tus Upload-Checksum) does not exist in the IETF draft: leave it out with protocol: 'ietf-draft'")
+  }
   for (const name of ['onShouldRetry', 'beforeRequest', 'afterResponse'] as const) {
     if (input[name] !== undefined && typeof input[name] !== 'function') fail(`option ${name} must be a function`)
   }
@@ -162,6 +201,8 @@ export function resolveClientOptions (input: TusClientOptions): ResolvedClientOp
   if (typeof retryBackoff !== 'number' || !(retryBackoff >= 1 && retryBackoff <= 10)) fail('option retryBackoff must be a number from 1 to 10')
   return {
     endpoint: endpoint!.href,
+    protocol,
+    draftVersion: protocol === 'ietf-draft' ? input.draftVersion ?? DEFAULT_DRAFT_VERSION : undefined,
     chunkSize: integer(input.chunkSize, 'chunkSize', DEFAULT_CHUNK_SIZE, 1, MAX_CHUNK_SIZE),
     checksum: input.checksum,
     headers: { ...headers },

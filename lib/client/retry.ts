@@ -1,5 +1,7 @@
 /** When to try again, and how long to wait first. */
+import { answersAsTarget } from './draft.js'
 import { TusAbortError, TusHttpError, TusNetworkError } from './errors.js'
+import type { TusClientProtocol } from './options.js'
 
 /** The longest wait between two attempts, whatever the backoff says. */
 export const MAX_RETRY_DELAY = 60_000
@@ -20,12 +22,20 @@ const PERMANENT_TLS_CODES = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS
  * - 5xx except 501 (not implemented will stay so): yes;
  * - other 4xx: no;
  * - network errors and timeouts: yes, except a refused certificate.
+ *
+ * With protocol 'ietf-draft', the draft's retry heuristics on top: 429 (too
+ * many requests) is retried too, after its Retry-After; an answer carrying
+ * `Upload-Complete: ?1` is the target resource's final word and is never
+ * retried. (A 413 whose Upload-Limit allows a smaller append is handled by
+ * the uploader itself, sending less.)
  */
-export function isRetryableError (error: unknown): boolean {
+export function isRetryableError (error: unknown, protocol: TusClientProtocol = 'tus'): boolean {
   if (error instanceof TusAbortError) return false
   if (error instanceof TusHttpError) {
     const status = error.statusCode
-    return (status === 409 && error.method === 'PATCH') || status === 423 || status === 460 || (status >= 500 && status !== 501)
+    if (protocol === 'ietf-draft' && answersAsTarget(error)) return false
+    return (status === 409 && error.method === 'PATCH') || status === 423 || status === 460 || (status >= 500 && status !== 501) ||
+      (protocol === 'ietf-draft' && status === 429)
   }
   if (error instanceof TusNetworkError) {
     const code = String((error.cause as { code?: unknown } | undefined)?.code ?? '')

@@ -12,15 +12,26 @@
  * explicitly, or one found in the URL storage. Every call retries on its own,
  * re-reading the offset with HEAD after a failure, so a chunk the server
  * partly stored is not sent twice and a chunk it rejected is sent again.
+ *
+ * With protocol 'ietf-draft' the same loop speaks the IETF draft: the
+ * creation always carries the first chunk (`Upload-Complete: ?1` when that is
+ * all of it), the upload URL is taken (and stored) from the 104 interim
+ * response as soon as it arrives, appends are PATCHes in
+ * application/partial-upload, and completion is what `Upload-Complete: ?1`
+ * in an answer says.
  */
 import type { ClientCore, Operation } from './core.js'
-import { TusClientError, TusHttpError, TusProtocolError } from './errors.js'
-import { headerValue } from './http.js'
+import {
+  PARTIAL_UPLOAD, SUCCESS, answersAsTarget, conflictOffset, fieldOf, isOurs, parseSfBoolean, parseSfInteger, parseUploadLimit,
+  representationHeaders, resolveLocation, type DraftLimits
+} from './draft.js'
+import { TusClientError, TusHttpError, TusProtocolError, TusUnsupportedError } from './errors.js'
+import { headerValue, type HttpResponse, type InterimResponse } from './http.js'
 import type { TusProgress } from './options.js'
 import { OCTET_STREAM, checksumHeader, encodeMetadata, parseCount, uploadUrlFrom, type TusServerInfo, type TusUploadInfo } from './protocol.js'
 import { ProgressTracker } from './progress.js'
 import { throwIfAborted } from './retry.js'
-import { fingerprint as fingerprintOf, type ChunkSource } from './source.js'
+import type { ChunkSource } from './source.js'
 import type { URLStorage } from './storage/url-storage.js'
 
 export interface UploaderOptions {
@@ -58,6 +69,15 @@ export interface ProgressSink {
 /** Why a stored URL is dead rather than the server being unreachable: the upload is gone or was never ours. */
 const GONE = new Set([403, 404, 410])
 
+/**
+ * Draft: how many times in a row one step may shrink its request after a 413
+ * (each time below the size refused, so this is only a backstop).
+ */
+const MAX_SHRINKS = 16
+
+/** Draft: what one creation attempt came to. 'sync': the URL is known, go on with appends from the server's offset. */
+type CreationOutcome = 'sent' | 'sync' | 'smaller'
+
 export class Uploader {
   readonly #core: ClientCore
   readonly #source: ChunkSource
@@ -75,6 +95,8 @@ export class Uploader {
   #lengthDeclared = false
   /** The last request failed: the server's offset must be read again before the next chunk. */
   #needsSync = false
+  /** Draft: the server's Upload-Limit, as last announced (a 104, an answer, a HEAD). */
+  #limits: DraftLimits = {}
   #done = false
   #closed = false
   /** Counted by TusClient.close() (an uploader of createUploader, not the inner ones of upload()). */
@@ -170,8 +192,9 @@ export class Uploader {
   /** Answers whether the first chunk went out with the creation. */
   async #begin (): Promise<boolean> {
     const signal = this.#signal
-    const info = await this.#core.serverInfo(signal)
-    this.#core.requireChecksum(info)
+    // The draft needs no discovery: limits come with the 104, the answers and HEAD.
+    const info = this.#core.draft ? undefined : await this.#core.serverInfo(signal)
+    if (info !== undefined) this.#core.requireChecksum(info)
 
     const start = this.#start
     if (start.kind === 'fresh') {
@@ -181,13 +204,13 @@ export class Uploader {
       return false
     }
     if (start.kind === 'resume') {
-      const upload = await this.#core.head(start.url, signal, () => this.#retried())
+      const upload = await this.#core.head(start.url, signal, () => this.#retried(), this.#learn)
       this.#adopt(upload, true)
       await this.#remember()
       return false
     }
     if (await this.#resumeFromStorage()) return false
-    return this.#create(info)
+    return info === undefined ? this.#createDraft() : this.#create(info)
   }
 
   /** Takes up the newest stored upload of this source that the server still has. */
@@ -200,7 +223,7 @@ export class Uploader {
       const url = entry.uploadUrl!
       let upload: TusUploadInfo
       try {
-        upload = await this.#core.head(url, this.#signal, () => this.#retried())
+        upload = await this.#core.head(url, this.#signal, () => this.#retried(), this.#learn)
       } catch (err) {
         if (err instanceof TusHttpError && GONE.has(err.statusCode)) {
           await storage.remove(fp, url)
@@ -230,7 +253,9 @@ export class Uploader {
         ? `its length ${upload.length} differs from the source's ${size}`
         : size !== null && upload.offset > size
           ? `its offset ${upload.offset} is past the source's end`
-          : undefined
+          : upload.complete && size !== null && upload.offset !== size
+            ? `it is complete at ${upload.offset} bytes, the source has ${size}`
+            : undefined
     if (problem !== undefined) {
       if (strict) throw new TusClientError(`cannot resume ${upload.url}: ${problem}`, { code: 'ERR_TUS_RESUME' })
       return false
@@ -238,7 +263,8 @@ export class Uploader {
     this.#url = upload.url
     this.#offset = upload.offset!
     this.#lengthDeclared = upload.length !== null
-    this.#done = upload.length !== null && upload.offset === upload.length
+    // tus: offset = length; the draft: Upload-Complete: ?1.
+    this.#done = upload.complete
     this.#report(this.#offset)
     return true
   }
@@ -292,6 +318,7 @@ export class Uploader {
 
   /** One PATCH, retried; after any failure the offset is read again first. */
   async #sendChunk (): Promise<void> {
+    if (this.#core.draft) return this.#sendDraftChunk()
     const core = this.#core
     const signal = this.#signal
     const url = this.#url!
@@ -355,7 +382,7 @@ export class Uploader {
   #fingerprintOf (): string | null {
     if (this.#fingerprint === undefined) {
       const identity = this.#source.identity
-      this.#fingerprint = identity === null ? null : fingerprintOf((this.#partial ? 'partial\0' : '') + identity, this.#core.options.endpoint)
+      this.#fingerprint = identity === null ? null : this.#core.fingerprint((this.#partial ? 'partial\0' : '') + identity)
     }
     return this.#fingerprint
   }
@@ -376,9 +403,280 @@ export class Uploader {
 
   /** Removes the URL once the upload is complete, unless the caller wants it kept. */
   async #forget (): Promise<void> {
+    if (this.#url === null || this.#options.keepUrl === true) return
+    await this.#forgetUrl(this.#url)
+  }
+
+  async #forgetUrl (url: string): Promise<void> {
     const storage = this.#options.urlStorage
     const fp = this.#fingerprintOf()
-    if (storage === undefined || fp === null || this.#url === null || this.#options.keepUrl === true) return
-    await storage.remove(fp, this.#url)
+    if (storage === undefined || fp === null) return
+    await storage.remove(fp, url)
+  }
+
+  /* ---------------------------- IETF draft ---------------------------- */
+
+  /** Takes the server's Upload-Limit (each one lists all of the upload's limits). */
+  readonly #learn = (limits: DraftLimits): void => {
+    this.#limits = limits
+  }
+
+  /** The most one creation or append carries: chunkSize, or the server's max-append-size when smaller. */
+  #appendSize (): number {
+    const max = this.#limits.maxAppendSize
+    const chunkSize = this.#core.options.chunkSize
+    return max !== undefined && max > 0 && max < chunkSize ? max : chunkSize
+  }
+
+  /** Refuses (ERR_TUS_LIMIT) an upload that would pass the server's max-size. */
+  #checkSize (total: number | null): void {
+    const max = this.#limits.maxSize
+    if (max === undefined || total === null || total <= max) return
+    throw new TusClientError(`the upload would be ${total} bytes, above the server's max-size of ${max} bytes (Upload-Limit)`, { code: 'ERR_TUS_LIMIT' })
+  }
+
+  /**
+   * After a refusal for a limit (ERR_TUS_LIMIT), the draft says to cancel the
+   * upload: DELETE it (once, its failure ignored) and forget its URL.
+   */
+  async #cancelIfRefused (error: unknown): Promise<void> {
+    if (!(error instanceof TusClientError) || error.code !== 'ERR_TUS_LIMIT' || this.#url === null) return
+    const url = this.#url
+    this.#url = null
+    await this.#core.request({ method: 'DELETE', url, headers: this.#core.draftHeaders(), signal: this.#signal }, ...SUCCESS).catch(() => {})
+    await this.#forgetUrl(url)
+  }
+
+  /**
+   * After a 413: whether a smaller request may get through, that is whether
+   * the server's max-append-size (from the refusal's Upload-Limit, else from a
+   * HEAD) is below what was sent.
+   */
+  async #shrinks (error: TusHttpError, sent: number): Promise<boolean> {
+    const limits = parseUploadLimit(fieldOf(error.headers, 'upload-limit'))
+    if (limits !== undefined) this.#learn(limits)
+    if (this.#appendSize() < sent) return true
+    if (limits !== undefined || this.#url === null) return false
+    try {
+      await this.#core.headOnce(this.#url, this.#signal, this.#learn)
+    } catch {
+      return false
+    }
+    return this.#appendSize() < sent
+  }
+
+  /** The draft's creation, retried; answers whether the first chunk went out with it. */
+  async #createDraft (): Promise<boolean> {
+    const core = this.#core
+    const signal = this.#signal
+    const representation = representationHeaders(this.#options.metadata ?? {})
+    this.#report(0)
+    try {
+      for (let shrunk = 0; shrunk <= MAX_SHRINKS; shrunk++) {
+        // Once a 104 gave the URL, a failed creation is resumed from the server's offset, not sent again.
+        const outcome = await core.retrying(signal, async (): Promise<CreationOutcome> => this.#url === null ? this.#postDraft(representation) : 'sync', () => this.#retried())
+        if (outcome === 'sent') return true
+        if (outcome === 'sync') {
+          this.#needsSync = true
+          return false
+        }
+      }
+      throw new TusProtocolError(`POST ${core.options.endpoint} was refused with 413 ${MAX_SHRINKS} times in a row, each time with a smaller max-append-size`)
+    } catch (err) {
+      await this.#cancelIfRefused(err)
+      // A 104 gave the URL: a later uploadChunk() goes on from the server's offset.
+      if (this.#url !== null) this.#needsSync = true
+      throw err
+    }
+  }
+
+  /**
+   * One creation request: POST with Upload-Complete, Upload-Length when known,
+   * the representation's headers and the first chunk. A 104 of our interop
+   * version gives the URL at once (stored at once, so that a creation cut off
+   * can be resumed), the limits and progress.
+   */
+  async #postDraft (representation: Record<string, string>): Promise<CreationOutcome> {
+    const core = this.#core
+    const signal = this.#signal
+    const endpoint = core.options.endpoint
+    const version = core.options.draftVersion!
+    const chunk = await this.#source.read(0, this.#appendSize())
+    const size = this.#source.size
+    this.#setTotal(size)
+    this.#checkSize(size)
+    const last = size !== null && chunk.length === size
+    const headers: Record<string, string> = { ...core.draftHeaders(), ...representation, 'Upload-Complete': last ? '?1' : '?0' }
+    if (size !== null) headers['Upload-Length'] = String(size)
+
+    let early: string | undefined
+    let remembering: Promise<void> | undefined
+    const onInformation = (interim: InterimResponse): void => {
+      // A 104 of another interop version (or none) is not for us.
+      if (interim.statusCode !== 104 || !isOurs(interim.headers, version)) return
+      const limits = parseUploadLimit(fieldOf(interim.headers, 'upload-limit'))
+      if (limits !== undefined) this.#learn(limits)
+      const location = fieldOf(interim.headers, 'location')
+      if (location !== undefined && early === undefined) {
+        early = resolveLocation(location, endpoint, `the 104 to POST ${endpoint}`)
+        this.#url = early
+        remembering = this.#remember()
+        remembering.catch(() => {}) // awaited below
+      }
+      this.#checkSize(size)
+      const reported = parseSfInteger(fieldOf(interim.headers, 'upload-offset'))
+      if (reported !== undefined && reported <= chunk.length) this.#report(reported)
+    }
+
+    let response: HttpResponse
+    try {
+      response = await core.request({ method: 'POST', url: endpoint, headers, body: chunk, signal, onInformation }, ...SUCCESS)
+    } catch (err) {
+      await remembering
+      if (err instanceof TusHttpError && err.statusCode === 413 && !answersAsTarget(err) && await this.#shrinks(err, chunk.length)) {
+        return this.#url === null ? 'smaller' : 'sync'
+      }
+      throw err
+    }
+    await remembering
+
+    const complete = parseSfBoolean(headerValue(response.headers, 'upload-complete'))
+    const location = headerValue(response.headers, 'location')
+    if (complete === true || (complete === undefined && last)) {
+      // Complete at once: a Location here is the target resource's. The upload's URL is the 104's, else that one.
+      this.#url ??= location === undefined ? endpoint : resolveLocation(location, endpoint, `POST ${endpoint}`)
+    } else {
+      // The upload resource's answer: its Location is the upload's URL, and must be the 104's.
+      if (location === undefined && early === undefined) throw new TusProtocolError(`POST ${endpoint} answered ${response.statusCode} without a Location`)
+      if (location !== undefined) {
+        const url = resolveLocation(location, endpoint, `POST ${endpoint}`)
+        if (early !== undefined && url !== early) await this.#locationMismatch(early, url)
+        if (early === undefined) {
+          this.#url = url
+          await this.#remember()
+        }
+      }
+    }
+    await this.#acceptDraft(response.headers, 0, chunk.length, last)
+    return 'sent'
+  }
+
+  /**
+   * The 104 and the final answer named different upload URLs: the draft says
+   * to abort and cancel. The 104's upload is deleted (once, its failure
+   * ignored) and forgotten; always throws.
+   */
+  async #locationMismatch (early: string, final: string): Promise<never> {
+    this.#url = null
+    await this.#core.request({ method: 'DELETE', url: early, headers: this.#core.draftHeaders(), signal: this.#signal }, ...SUCCESS).catch(() => {})
+    await this.#forgetUrl(early)
+    throw new TusProtocolError(`POST ${this.#core.options.endpoint}: the 104 gave the upload URL ${early}, the final answer ${final}; the upload was cancelled`)
+  }
+
+  /** One append (PATCH in application/partial-upload), retried; after any failure the offset is read again first. */
+  async #sendDraftChunk (): Promise<void> {
+    try {
+      for (let shrunk = 0; shrunk <= MAX_SHRINKS; shrunk++) {
+        if (!await this.#core.retrying(this.#signal, async () => this.#appendDraft(), () => this.#retried())) return
+      }
+      throw new TusProtocolError(`PATCH ${this.#url} was refused with 413 ${MAX_SHRINKS} times in a row, each time with a smaller max-append-size`)
+    } catch (err) {
+      await this.#cancelIfRefused(err)
+      throw err
+    }
+  }
+
+  /** One attempt of an append; answers true when a 413 asks for a smaller one. */
+  async #appendDraft (): Promise<boolean> {
+    const core = this.#core
+    const signal = this.#signal
+    const url = this.#url!
+    const version = core.options.draftVersion!
+    if (this.#needsSync) {
+      const upload = await core.headOnce(url, signal, this.#learn)
+      if (!this.#adopt(upload, false)) {
+        throw new TusProtocolError(`${url} no longer matches the source (HEAD: offset ${upload.offset}, length ${upload.length}${upload.complete ? ', complete' : ''})`)
+      }
+      this.#needsSync = false
+      if (this.#done) return false
+    }
+    const offset = this.#offset
+    const chunk = await this.#source.read(offset, this.#appendSize())
+    const length = this.#source.size
+    if (length !== null) this.#setTotal(length)
+    this.#checkSize(length ?? offset + chunk.length)
+    // The last append says Upload-Complete: ?1, even an empty one (a stream whose end came after its last bytes went).
+    const last = length !== null && offset + chunk.length === length
+    if (chunk.length === 0 && !last) throw new TusProtocolError(`nothing left to send to ${url} at offset ${offset}, yet the upload is not complete`)
+    const minimum = this.#limits.minAppendSize
+    if (!last && minimum !== undefined && chunk.length < minimum) {
+      throw new TusUnsupportedError(`${url}: the server's min-append-size is ${minimum} bytes, above this client's chunk of ${chunk.length}; raise chunkSize`)
+    }
+    const headers = { ...core.draftHeaders(), 'Content-Type': PARTIAL_UPLOAD, 'Upload-Offset': String(offset), 'Upload-Complete': last ? '?1' : '?0' }
+    // 104 progress reports (interop 8+): the bytes the server has processed so far.
+    const onInformation = (interim: InterimResponse): void => {
+      if (interim.statusCode !== 104 || !isOurs(interim.headers, version)) return
+      const reported = parseSfInteger(fieldOf(interim.headers, 'upload-offset'))
+      if (reported !== undefined && reported >= offset && reported <= offset + chunk.length) this.#report(reported)
+    }
+    let response: HttpResponse
+    try {
+      response = await core.request({ method: 'PATCH', url, headers, body: chunk, signal, onInformation }, ...SUCCESS)
+    } catch (err) {
+      this.#needsSync = true
+      if (err instanceof TusHttpError && !answersAsTarget(err)) {
+        if (err.statusCode === 409) this.#conflict(err)
+        else if (err.statusCode === 413 && await this.#shrinks(err, chunk.length)) return true
+      }
+      throw err
+    }
+    await this.#acceptDraft(response.headers, offset, chunk.length, last)
+    return false
+  }
+
+  /** A 409 names the offset to go on from (Upload-Offset or the problem's expected-offset): no HEAD needed then. */
+  #conflict (error: TusHttpError): void {
+    const offset = conflictOffset(error)
+    const size = this.#source.size
+    if (offset === undefined || (size !== null && offset > size)) return
+    this.#offset = offset
+    this.#needsSync = false
+    this.#report(offset)
+  }
+
+  /**
+   * Reads a 2xx answer to a creation or append that sent `sent` bytes at
+   * `from`. Complete when it says `Upload-Complete: ?1` (or, to a request that
+   * said ?1, when it says nothing: draft issue #3484). Otherwise the offset is
+   * its Upload-Offset if any (not required since interop 7), else all that was
+   * sent; a request that said ?1 and is answered ?0 was processed in part, and
+   * a HEAD tells how far.
+   */
+  async #acceptDraft (headers: HttpResponse['headers'], from: number, sent: number, sentComplete: boolean): Promise<void> {
+    const url = this.#url
+    const complete = parseSfBoolean(fieldOf(headers, 'upload-complete'))
+    if (complete === true || (complete === undefined && sentComplete)) {
+      if (!sentComplete) throw new TusProtocolError(`${url} says the upload is complete after ${from + sent} bytes, before the end of the source`)
+      this.#offset = from + sent
+      this.#done = true
+      this.#progress.tracker.report(this.#progress.part, this.#offset, { chunk: true })
+      this.#progress.emit()
+      return
+    }
+    let offset = parseSfInteger(fieldOf(headers, 'upload-offset'))
+    if (offset === undefined && sentComplete) {
+      const upload = await this.#core.headOnce(url!, this.#signal, this.#learn)
+      if (!this.#adopt(upload, false)) throw new TusProtocolError(`${url} no longer matches the source (HEAD: offset ${upload.offset}, length ${upload.length})`)
+      if (this.#done) return
+      offset = upload.offset!
+    }
+    offset ??= from + sent
+    if (offset <= from || offset > from + sent) {
+      throw new TusProtocolError(`${url} reported offset ${offset} after ${sent} bytes were sent at ${from}${sentComplete ? ' with Upload-Complete: ?1, and the upload is not complete' : ''}`)
+    }
+    this.#offset = offset
+    this.#done = false
+    this.#progress.tracker.report(this.#progress.part, offset, { chunk: true })
+    this.#progress.emit()
   }
 }

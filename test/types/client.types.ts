@@ -2,8 +2,9 @@
 // A line marked @ts-expect-error must fail to compile, or the typecheck fails.
 import Fastify from 'fastify'
 import {
-  TusClient, Uploader, tusClient, FileURLStorage, InMemoryURLStorage, TusHttpError, TusClientError, TusNetworkError, TusTimeoutError,
-  type ChunkResult, type PreviousUpload, type TusClientOptions, type TusCloseOptions, type TusClientPluginOptions, type TusProgress, type TusServerInfo, type TusUploadInfo, type URLStorage
+  TusClient, Uploader, tusClient, FileURLStorage, InMemoryURLStorage, TusHttpError, TusClientError, TusNetworkError, TusTimeoutError, isRetryableError,
+  type ChunkResult, type PreviousUpload, type TusClientOptions, type TusCloseOptions, type TusClientPluginOptions, type TusProgress, type TusServerInfo, type TusUploadInfo, type URLStorage,
+  type TusClientProtocol, type DraftInteropVersion
 } from '../../lib/client/index.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
@@ -76,3 +77,20 @@ const pluginOptions: TusClientPluginOptions = { endpoint: 'https://uploads.examp
 void pluginOptions
 // @ts-expect-error closeTimeout is a number of ms
 await app.register(tusClient, { endpoint: 'https://uploads.example/files', closeTimeout: '10s' })
+
+// The IETF draft mode.
+const draft = new TusClient({ endpoint: 'http://127.0.0.1:8080/files', protocol: 'ietf-draft', draftVersion: 8 })
+expectType<Equal<typeof draft.options.protocol, TusClientProtocol>>()
+expectType<Equal<typeof draft.options.draftVersion, DraftInteropVersion | undefined>>()
+expectType<Equal<TusClientProtocol, 'tus' | 'ietf-draft'>>()
+expectType<Equal<DraftInteropVersion, 6 | 7 | 8 | 9>>()
+expectType<Equal<Parameters<typeof isRetryableError>, [error: unknown, protocol?: TusClientProtocol]>>()
+await draft.upload(Buffer.from('x'), { metadata: { filename: 'x.txt', filetype: 'text/plain' } })
+await app.register(tusClient, { endpoint: 'https://uploads.example/files', protocol: 'ietf-draft', draftVersion: 6, closeTimeout: 1000 })
+// @ts-expect-error draftVersion is 6, 7, 8 or 9
+const badVersion: TusClientOptions = { endpoint: 'http://x/files', protocol: 'ietf-draft', draftVersion: 10 }
+// @ts-expect-error protocol is 'tus' or 'ietf-draft'
+const badProtocol: TusClientOptions = { endpoint: 'http://x/files', protocol: 'rufh' }
+// @ts-expect-error draftVersion is a number
+const stringVersion: TusClientOptions = { endpoint: 'http://x/files', protocol: 'ietf-draft', draftVersion: '9' }
+void badVersion; void badProtocol; void stringVersion
