@@ -255,6 +255,22 @@ t.test('a creation cut off after the 104, retried in the same call: resumed with
   t.ok(seen.some((r) => r.method === 'HEAD'), 'then HEAD and appends')
 })
 
+t.test('a server that sends no 104 (draftInterimResponses: false): the URL comes from the creation\'s answer', async (t) => {
+  let postAnswered = 0
+  const { server, seen } = await recordingServer(t, { draftInterimResponses: false }, (app) => {
+    app.addHook('onResponse', async (request) => { if (request.method === 'POST') postAnswered = Date.now() })
+  })
+  const content = bytes(3 * CHUNK + 1, 39)
+  const storage = new WatchedStorage()
+  const client = new TusClient({ endpoint: server.endpoint, protocol: 'ietf-draft', chunkSize: CHUNK })
+  t.teardown(() => client.close())
+  const url = await client.upload(content, { urlStorage: storage })
+  t.ok(storedAt(server.uploadDir, url)?.equals(content), 'byte-exact')
+  t.same(storage.saves.map((s) => s.url), [url], 'stored once')
+  t.ok(storage.saves[0]!.at >= postAnswered, 'after the creation was answered')
+  t.same(seen.map((r) => r.method), ['POST', 'PATCH', 'PATCH', 'PATCH'])
+})
+
 t.test('409 with only a problem document, then with neither: expected-offset, then HEAD', async (t) => {
   let refusals = 0
   const { server, seen } = await recordingServer(t, {}, (app) => {
