@@ -171,6 +171,16 @@ t.test('no interop version, an unknown one, or fields that do not parse: tus 1.0
   t.equal(disabled.status, 412, 'draftVersions: [] turns the draft off')
 })
 
+t.test('a refusal for a limit carries Upload-Limit; CORS exposes the draft\'s fields', async (t) => {
+  const server = await startServer(t, { maxChunkSize: 50_000 })
+  const refused = await draft(`${server.endpoint}/`, 'POST', { ...interop(9), 'Upload-Complete': '?0', Origin: 'https://app.example' }, bytes(60_000, 14))
+  t.equal(refused.status, 413)
+  t.equal(refused.headers['upload-limit'], 'max-append-size=50000')
+  t.match(String(refused.headers['access-control-expose-headers']), /Upload-Complete.*Upload-Limit.*Upload-Draft-Interop-Version/)
+  const preflight = await send('OPTIONS', `${server.endpoint}/`, { headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'upload-complete,upload-draft-interop-version' } })
+  t.match(String(preflight.headers['access-control-allow-headers']), /Upload-Complete.*Upload-Draft-Interop-Version/)
+})
+
 t.test('OPTIONS: Upload-Limit in the keys of the version asked for', async (t) => {
   const plain = await startServer(t)
   t.equal((await send('OPTIONS', `${plain.endpoint}/`)).headers['upload-limit'], 'min-size=0', 'no limits: min-size=0')

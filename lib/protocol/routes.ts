@@ -14,7 +14,7 @@ import { handlePatch } from './patch.js'
 import { handleTerminate } from './terminate.js'
 import { handleDownload } from './download.js'
 import { handleOptions } from './discover.js'
-import { draftOf } from './draft/select.js'
+import { draftOf, uploadLimit } from './draft/select.js'
 import { handleDraftCreate } from './draft/create.js'
 import { handleDraftHead } from './draft/offset.js'
 import { shuttingDown } from './write.js'
@@ -22,12 +22,16 @@ import { shuttingDown } from './write.js'
 const TUS_REQUEST_HEADERS = [
   'Authorization', 'Content-Type', 'Origin', 'X-Requested-With', 'X-Request-ID', 'X-HTTP-Method-Override',
   'Tus-Resumable', 'Upload-Length', 'Upload-Defer-Length', 'Upload-Offset', 'Upload-Metadata',
-  'Upload-Concat', 'Upload-Checksum'
+  'Upload-Concat', 'Upload-Checksum',
+  // The IETF draft's.
+  'Upload-Complete', 'Upload-Draft-Interop-Version', 'Content-Disposition'
 ]
 const TUS_RESPONSE_HEADERS = [
   'Location', 'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Tus-Checksum-Algorithm',
   'Upload-Offset', 'Upload-Length', 'Upload-Defer-Length', 'Upload-Metadata', 'Upload-Expires', 'Upload-Concat',
-  'Content-Disposition', 'Content-Range', 'Accept-Ranges'
+  'Content-Disposition', 'Content-Range', 'Accept-Ranges',
+  // The IETF draft's.
+  'Upload-Complete', 'Upload-Limit', 'Upload-Draft-Interop-Version'
 ]
 
 /** After a reply sent before its request's body ended, how long the rest is read and dropped before the connection is cut. */
@@ -100,7 +104,11 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     if (error instanceof TusError) reply.headers(error.headers)
     if ((error as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') { status = 415; message = 'unsupported Content-Type' }
     // A draft request's error is the resumable-upload protocol's, not the target resource's.
-    if (request.tusDraft !== undefined && !reply.hasHeader('Upload-Complete')) reply.header('Upload-Complete', '?0')
+    if (request.tusDraft !== undefined) {
+      if (!reply.hasHeader('Upload-Complete')) reply.header('Upload-Complete', '?0')
+      // A refusal for a limit says what the limits are.
+      if (status === 413 && !reply.hasHeader('Upload-Limit')) reply.header('Upload-Limit', uploadLimit(ctx, request.tusDraft.version))
+    }
     lingerIfBodyPending(request, reply)
     if (error instanceof TusError && error.body !== undefined) reply.code(status).type(error.body.contentType).send(error.body.text)
     else sendReason(reply, status, message)
