@@ -9,6 +9,10 @@
 // as the server answered it, is checked against its length.
 // With several URLs (instances of one server sharing a database), each request
 // goes to the next one in turn, as a round-robin load balancer would send it.
+// With config.report (the S3 scenarios), the result also lists every upload
+// (its path, length and the sha256 of the bytes sent, computed after the
+// measured phase), so the runner can read the objects back from the bucket.
+// A scenario with `sizes` gives upload i the length sizes[i % sizes.length].
 import http from 'node:http'
 import { createHash, randomFillSync } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -60,6 +64,10 @@ function checksumHeader (algorithm, length) {
   return digests.get(key)
 }
 
+// Every upload's path and how it was sent, for the report.
+const sent = []
+const sizeOf = (s, i) => s.sizes === undefined ? s.size : s.sizes[i % s.sizes.length]
+
 async function create (length, body) {
   const headers = { 'Tus-Resumable': TUS, 'Upload-Length': String(length) }
   if (body !== undefined) {
@@ -89,12 +97,26 @@ async function patch (path, offset, length, checksum) {
 /** One upload of `size` bytes in PATCHes of `chunk` (or with its body in the POST). */
 async function upload (size, chunk, { cwu = false, checksum } = {}) {
   if (cwu) {
-    await create(size, buffer.subarray(0, size))
-    return
+    const path = await create(size, buffer.subarray(0, size))
+    sent.push({ path, size, chunk: size })
+    return path
   }
   const path = await create(size)
   for (let offset = 0; offset < size; offset += chunk) await patch(path, offset, Math.min(chunk, size - offset), checksum)
+  sent.push({ path, size, chunk })
   return path
+}
+
+/** The sha256 (hex) of an upload's bytes: slices of `buffer` from 0, `chunk` at a time. Same size and chunk, same bytes. */
+const contentDigests = new Map()
+function contentDigest (size, chunk) {
+  const key = `${size}/${chunk}`
+  if (!contentDigests.has(key)) {
+    const hash = createHash('sha256')
+    for (let offset = 0; offset < size; offset += chunk) hash.update(buffer.subarray(0, Math.min(chunk, size - offset)))
+    contentDigests.set(key, hash.digest('hex'))
+  }
+  return contentDigests.get(key)
 }
 
 /** Runs `count` jobs, `concurrency` at a time. */
@@ -135,10 +157,11 @@ async function main () {
   } else if (s.kind === 'uploads') {
     await waitForGo()
     const t0 = process.hrtime.bigint()
-    await pool(s.uploads, s.concurrency, () => upload(s.size, s.size, { cwu: s.cwu }))
+    await pool(s.uploads, s.concurrency, (i) => upload(sizeOf(s, i), sizeOf(s, i), { cwu: s.cwu }))
     measured = process.hrtime.bigint() - t0
     ops = s.uploads
-    bytes = stored = s.uploads * s.size
+    for (let i = 0; i < s.uploads; i++) bytes += sizeOf(s, i)
+    stored = bytes
   } else if (s.kind === 'head') {
     const paths = []
     await pool(s.uploads, s.concurrency, async () => { paths.push(await upload(s.size, s.size)) })
@@ -158,7 +181,9 @@ async function main () {
   const seconds = Number(measured) / 1e9
   // The client's own CPU during the measured phase: if it nears one core, it is the bottleneck.
   const cpu = process.cpuUsage(cpuAtGo)
-  return { ok: true, seconds, ops, bytes, stored, connections, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 }
+  const result = { ok: true, seconds, ops, bytes, stored, connections, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 }
+  if (config.report) result.uploads = sent.map((u) => ({ path: u.path, size: u.size, sha256: contentDigest(u.size, u.chunk) }))
+  return result
 }
 
 main().then(

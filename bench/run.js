@@ -28,6 +28,35 @@
 //   BENCH_NOISY_RETRIES=2         a run during which other processes used > 0.25 cores is
 //                                 run again, up to this many times (the last one counts)
 //
+// Object storage (S3), a group of its own: its servers run its scenarios only.
+//   BENCH_S3=1                    run the S3 group (servers ours-s3, tus-s3, raw-s3; scenarios
+//                                 s3-large-64m, s3-large-8m, s3-large-5m, s3-small, s3-small-cwu,
+//                                 s3-concurrent) instead of the disk one. Naming S3 servers or
+//                                 scenarios in BENCH_SERVERS / BENCH_ONLY selects them too (and
+//                                 narrows the group); both groups can run in one invocation.
+//   BENCH_S3_ENDPOINT=url         the S3-compatible server (default http://127.0.0.1:9000),
+//                                 path-style addressing, region us-east-1
+//   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+//                                 its keys (default tusaccess / tussecret)
+//   BENCH_S3_PART_SIZE=8388608    part size of all three S3 servers (at least 5 MiB on most servers)
+//   BENCH_S3_PROCESSES=regex      the S3 server's processes, matched on /proc/<pid>/cmdline, whose
+//                                 CPU is reported beside the server's and not counted as other
+//                                 load (default: swift|minio|radosgw|memcached)
+//   BENCH_S3_VERIFY_ALL=1         read back and hash every object (default: a sample of 8 per run,
+//                                 every object's size is checked from the bucket listing)
+// Each S3 run gets a bucket of its own, created before the server starts and emptied and
+// deleted after it stopped. ours-s3 is the plugin with its s3 option (objects at
+// `uploads/<id>`, SQLite metadata); tus-s3 is @tus/server with @tus/s3-store in Fastify
+// (objects at `<id>`, beside `<id>.info`); raw-s3 (bench/servers/raw-s3.js, whose comment says
+// what it does and does not do) streams each body into UploadPart requests (objects at `<id>`).
+// All three use @aws-sdk/client-s3 with the same settings (bench/servers/common.js) and its
+// default HTTP handler: keep-alive, at most 50 sockets per client (s3-concurrent's 64
+// uploads share them).
+// Instead of the upload directory, a run is verified by listing the bucket (every upload's
+// object, with its length; nothing else but the store's own side objects, no multipart
+// upload left in progress) and reading back a sample of the objects, whose sha256 must be
+// that of the bytes the load client sent.
+//
 // ours-pg2 is the scale-out case: two instances of ours, one PostgreSQL schema and
 // one upload directory between them, and the load client sending each request to
 // the next instance in turn (no sticky sessions), as a round-robin load balancer
@@ -43,6 +72,7 @@ import { tmpdir, cpus, totalmem, loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
+import { createHash } from 'node:crypto'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const KiB = 1024
@@ -61,10 +91,25 @@ const QUIET_CORES = 0.25
 const NOISY_RETRIES = Number(process.env.BENCH_NOISY_RETRIES ?? 2)
 const RUN_TIMEOUT = Number(process.env.BENCH_RUN_TIMEOUT ?? 600)
 
+const S3_MODE = process.env.BENCH_S3 === '1'
+const S3_ENDPOINT = process.env.BENCH_S3_ENDPOINT || 'http://127.0.0.1:9000'
+const S3_PART_SIZE = Number(process.env.BENCH_S3_PART_SIZE ?? 8 * MiB)
+if (!Number.isInteger(S3_PART_SIZE) || S3_PART_SIZE < 1) throw new Error('BENCH_S3_PART_SIZE must be a positive integer')
+const S3_CREDENTIALS = { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'tusaccess', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'tussecret' }
+const S3_PROCESSES = new RegExp(process.env.BENCH_S3_PROCESSES || 'swift|minio|radosgw|memcached')
+const S3_VERIFY_ALL = process.env.BENCH_S3_VERIFY_ALL === '1'
+const S3_VERIFY_SAMPLE = 8
+
 const LARGE = QUICK ? 64 * MiB : 1 * GiB
 const SMALL_UPLOADS = QUICK ? 200 : 2000
 const CONCURRENT_SIZE = QUICK ? 1 * MiB : 16 * MiB
 const HEAD_REQUESTS = QUICK ? 2000 : 20000
+const S3_LARGE = QUICK ? 64 * MiB : 256 * MiB
+// Small uploads are slow on S3 (several S3 requests each): fewer of them than on disk.
+const S3_SMALL_UPLOADS = QUICK ? 200 : 500
+const S3_SMALL_SIZES = [1 * KiB, 4 * KiB, 16 * KiB, 64 * KiB]
+const S3_CONCURRENT = QUICK ? 16 : 64
+const S3_CONCURRENT_SIZE = 16 * MiB
 
 const SERVERS = {
   raw: { file: 'raw.js' },
@@ -80,7 +125,13 @@ const SERVERS = {
   // Scale-out: two instances on PostgreSQL (the uploads/s and MB/s scenarios only).
   'ours-pg2': { file: 'ours.js', ours: true, postgres: true, instances: 2, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] },
   // Opt-in: one instance on PostgreSQL, to separate the database's cost from the second instance's.
-  'ours-pg1': { file: 'ours.js', ours: true, postgres: true, instances: 1, optIn: true, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] }
+  'ours-pg1': { file: 'ours.js', ours: true, postgres: true, instances: 1, optIn: true, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] },
+  // The S3 group (BENCH_S3=1): one bucket per run on BENCH_S3_ENDPOINT. `key` maps an
+  // upload's id (the last segment of its URL) to its object; `side` matches the
+  // store's own objects that may sit beside the uploads' at the end.
+  'ours-s3': { file: 'ours-s3.js', ours: true, s3: { prefix: 'uploads/', key: (id) => `uploads/${id}` } },
+  'tus-s3': { file: 'tus-s3.js', s3: { key: (id) => id, side: /^[^/]+\.info$/ } },
+  'raw-s3': { file: 'raw-s3.js', s3: { key: (id) => id } }
 }
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL || process.env.TUS_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test'
 
@@ -95,12 +146,24 @@ const SCENARIOS = [
   { name: 'concurrent', kind: 'uploads', uploads: 64, size: CONCURRENT_SIZE, concurrency: 64, bytes: true, what: `64 uploads of ${size(CONCURRENT_SIZE)} at once` },
   { name: 'head', kind: 'head', uploads: 32, size: 16 * KiB, requests: HEAD_REQUESTS, concurrency: 32, what: `${HEAD_REQUESTS} HEAD requests on 32 existing uploads, 32 at a time` },
   { name: 'checksum-sha1', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha1', bytes: true, oursOnly: true, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha1` },
-  { name: 'checksum-sha256', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha256', bytes: true, oursOnly: true, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha256` }
+  { name: 'checksum-sha256', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha256', bytes: true, oursOnly: true, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha256` },
+  // The S3 group. PATCHes of 64 and 8 MiB are whole multiples of the default part
+  // size; 5 MiB PATCHes are not, so every PATCH but the last leaves a tail that the
+  // next one must take up (ours-s3 and tus-s3 store it as an object, raw-s3 keeps it
+  // in memory).
+  { name: 's3-large-64m', s3: true, kind: 'large', total: S3_LARGE, chunk: 64 * MiB, bytes: true, what: `one ${size(S3_LARGE)} upload in 64 MiB PATCHes to S3` },
+  { name: 's3-large-8m', s3: true, kind: 'large', total: S3_LARGE, chunk: 8 * MiB, bytes: true, what: `one ${size(S3_LARGE)} upload in 8 MiB PATCHes to S3` },
+  { name: 's3-large-5m', s3: true, kind: 'large', total: S3_LARGE, chunk: 5 * MiB, bytes: true, what: `one ${size(S3_LARGE)} upload in 5 MiB PATCHes to S3 (not a multiple of the part size)` },
+  { name: 's3-small', s3: true, kind: 'uploads', uploads: S3_SMALL_UPLOADS, sizes: S3_SMALL_SIZES, concurrency: 32, what: `${S3_SMALL_UPLOADS} uploads of 1, 4, 16, 64 KiB in turn to S3, 32 at a time, POST + PATCH` },
+  { name: 's3-small-cwu', s3: true, kind: 'uploads', uploads: S3_SMALL_UPLOADS, sizes: S3_SMALL_SIZES, concurrency: 32, cwu: true, what: `${S3_SMALL_UPLOADS} uploads of 1, 4, 16, 64 KiB in turn to S3, 32 at a time, creation-with-upload` },
+  { name: 's3-concurrent', s3: true, kind: 'uploads', uploads: S3_CONCURRENT, size: S3_CONCURRENT_SIZE, concurrency: S3_CONCURRENT, bytes: true, what: `${S3_CONCURRENT} uploads of ${size(S3_CONCURRENT_SIZE)} to S3 at once` }
 ]
 for (const s of SCENARIOS) {
   s.unit = s.bytes ? 'MiB/s' : s.kind === 'head' ? 'req/s' : 'uploads/s'
   s.concurrency ??= 1
-  s.bufferSize = Math.max(s.chunk ?? 0, s.size ?? 0)
+  s.bufferSize = Math.max(s.chunk ?? 0, s.size ?? 0, ...(s.sizes ?? []))
+  // The servers each scenario's ratios are taken against.
+  s.baseline = s.s3 ? { raw: 'raw-s3', ours: 'ours-s3' } : { raw: 'raw', ours: 'ours' }
 }
 
 function list (env, known, label) {
@@ -111,9 +174,14 @@ function list (env, known, label) {
 }
 const onlyScenarios = list(process.env.BENCH_ONLY, SCENARIOS.map((s) => s.name), 'BENCH_ONLY')
 const onlyServers = list(process.env.BENCH_SERVERS, Object.keys(SERVERS), 'BENCH_SERVERS')
-const scenarios = SCENARIOS.filter((s) => onlyScenarios === undefined || onlyScenarios.includes(s.name))
-let servers = Object.keys(SERVERS).filter((n) => onlyServers === undefined ? !SERVERS[n].optIn : onlyServers.includes(n))
-const runsScenario = (name, scenario) => (!scenario.oursOnly || SERVERS[name].ours) &&
+const isS3 = (name) => SERVERS[name].s3 !== undefined
+// Without BENCH_SERVERS: the disk group's default servers, or with BENCH_S3=1 the S3 group,
+// or, when BENCH_ONLY names only S3 scenarios, the S3 group too.
+const s3Only = S3_MODE || (onlyScenarios !== undefined && onlyScenarios.every((n) => SCENARIOS.find((s) => s.name === n).s3))
+let servers = Object.keys(SERVERS).filter((n) => onlyServers !== undefined ? onlyServers.includes(n) : s3Only ? isS3(n) : !SERVERS[n].optIn && !isS3(n))
+// Without BENCH_ONLY: every scenario of the groups the servers belong to.
+const scenarios = SCENARIOS.filter((s) => onlyScenarios !== undefined ? onlyScenarios.includes(s.name) : servers.some((n) => isS3(n) === (s.s3 === true)))
+const runsScenario = (name, scenario) => isS3(name) === (scenario.s3 === true) && (!scenario.oursOnly || SERVERS[name].ours) &&
   (SERVERS[name].scenarios === undefined || SERVERS[name].scenarios.includes(scenario.name)) &&
   (scenario.servers === undefined || scenario.servers.includes(name))
 
@@ -136,6 +204,144 @@ function postgresCpuSeconds () {
     } catch {} // gone meanwhile
   }
   return total
+}
+
+/** CPU seconds of the S3 server's processes (BENCH_S3_PROCESSES on their command lines). */
+function s3CpuSeconds () {
+  let total = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (!S3_PROCESSES.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' '))) continue
+      total += cpuSeconds(entry)
+    } catch {} // gone meanwhile
+  }
+  return total
+}
+
+/** The runner's own S3 client (bucket set-up, verification, clean-up), loaded only for the S3 group. */
+let s3Runner
+async function s3 () {
+  if (s3Runner === undefined) {
+    const sdk = await import('@aws-sdk/client-s3')
+    const client = new sdk.S3Client({
+      endpoint: S3_ENDPOINT,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: S3_CREDENTIALS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED'
+    })
+    s3Runner = { sdk, client, send: (command, input) => client.send(new sdk[command](input)) }
+  }
+  return s3Runner
+}
+
+let bucketSerial = 0
+/**
+ * A fresh, empty bucket for one run, primed with one multipart upload (created
+ * and aborted). Swift's s3api keeps parts in a hidden `<bucket>+segments`
+ * container that the bucket's first CreateMultipartUpload creates; several
+ * first ones at once (32 POSTs on a new bucket) can fail with NoSuchBucket for
+ * that container. A bucket per run would make that race a regular event here
+ * and a rare one in use, so every server starts on a bucket past it. Elsewhere
+ * the priming is one harmless request pair before the measurement.
+ */
+async function createBucket () {
+  const { send } = await s3()
+  const bucket = `tus-bench-${process.pid}-${Date.now().toString(36)}-${bucketSerial++}`
+  await send('CreateBucketCommand', { Bucket: bucket })
+  const { UploadId } = await send('CreateMultipartUploadCommand', { Bucket: bucket, Key: 'bench-priming' })
+  await send('AbortMultipartUploadCommand', { Bucket: bucket, Key: 'bench-priming', UploadId })
+  return bucket
+}
+
+/** Every object in the bucket: key -> size. */
+async function listObjects (bucket) {
+  const { send } = await s3()
+  const objects = new Map()
+  let ContinuationToken
+  do {
+    const page = await send('ListObjectsV2Command', { Bucket: bucket, ContinuationToken })
+    for (const o of page.Contents ?? []) objects.set(o.Key, o.Size)
+    ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (ContinuationToken !== undefined)
+  return objects
+}
+
+/** Multipart uploads still in progress in the bucket. */
+async function listMultipart (bucket) {
+  const { send } = await s3()
+  const found = []
+  let KeyMarker
+  let UploadIdMarker
+  for (;;) {
+    const page = await send('ListMultipartUploadsCommand', { Bucket: bucket, KeyMarker, UploadIdMarker })
+    for (const u of page.Uploads ?? []) found.push({ Key: u.Key, UploadId: u.UploadId })
+    if (!page.IsTruncated) return found
+    KeyMarker = page.NextKeyMarker
+    UploadIdMarker = page.NextUploadIdMarker
+  }
+}
+
+/** Aborts what is in progress, deletes every object, then the bucket. */
+async function removeBucket (bucket) {
+  const { send } = await s3()
+  for (const { Key, UploadId } of await listMultipart(bucket)) await send('AbortMultipartUploadCommand', { Bucket: bucket, Key, UploadId })
+  const keys = [...(await listObjects(bucket)).keys()]
+  for (let i = 0; i < keys.length; i += 1000) {
+    const res = await send('DeleteObjectsCommand', { Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } })
+    if (res.Errors?.length) throw new Error(`could not delete ${res.Errors.length} object(s) of ${bucket}: ${res.Errors[0].Code} ${res.Errors[0].Message}`)
+  }
+  await send('DeleteBucketCommand', { Bucket: bucket })
+}
+
+/** sha256 (hex) of an object's bytes, read back from the bucket. */
+async function objectDigest (bucket, Key) {
+  const { send } = await s3()
+  const res = await send('GetObjectCommand', { Bucket: bucket, Key })
+  const hash = createHash('sha256')
+  for await (const chunk of res.Body) hash.update(chunk)
+  return hash.digest('hex')
+}
+
+/**
+ * A run on S3 counts only if the bucket holds exactly the uploads the load client
+ * made (each one's object, with its length; besides them only the store's own side
+ * objects, and no multipart upload in progress) and the sampled objects hold the
+ * bytes sent (sha256). Answers what was checked.
+ */
+async function verifyBucket (name, bucket, uploads) {
+  const def = SERVERS[name].s3
+  const objects = await listObjects(bucket)
+  const expected = new Map()
+  for (const u of uploads) expected.set(def.key(u.path.slice(u.path.lastIndexOf('/') + 1)), u)
+  const problems = []
+  let bad = 0
+  for (const [key, u] of expected) {
+    const got = objects.get(key)
+    if (got === u.size) continue
+    if (bad++ < 3) problems.push(got === undefined ? `${key} missing` : `${key} has ${got} bytes, not ${u.size}`)
+  }
+  if (bad > 3) problems.push(`${bad - 3} more`)
+  const extra = [...objects.keys()].filter((key) => !expected.has(key) && !(def.side?.test(key) ?? false))
+  if (extra.length > 0) problems.push(`${extra.length} object(s) besides the uploads' (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', ...' : ''})`)
+  const inProgress = await listMultipart(bucket)
+  if (inProgress.length > 0) problems.push(`${inProgress.length} multipart upload(s) still in progress (${inProgress.slice(0, 3).map((u) => u.Key).join(', ')})`)
+  if (problems.length > 0) throw new Error(`bucket check: ${expected.size} uploads expected: ${problems.join('; ')}`)
+  // First, last and evenly between (or all).
+  const all = [...expected]
+  const n = S3_VERIFY_ALL ? all.length : Math.min(all.length, S3_VERIFY_SAMPLE)
+  const picked = [...new Set(Array.from({ length: n }, (_, i) => n === 1 ? 0 : Math.round(i * (all.length - 1) / (n - 1))))].map((i) => all[i])
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(4, picked.length) }, async () => {
+    while (next < picked.length) {
+      const [key, u] = picked[next++]
+      const digest = await objectDigest(bucket, key)
+      if (digest !== u.sha256) throw new Error(`bucket check: ${key} (${u.size} bytes) does not hold the bytes sent (sha256 ${digest}, expected ${u.sha256})`)
+    }
+  }))
+  return { objects: expected.size, sideObjects: objects.size - expected.size, hashed: picked.length }
 }
 
 function clockTicks () {
@@ -189,11 +395,25 @@ function waitExit (child, ms) {
  * Starts a server (all its instances, one after the other, so they do not race
  * through the migrations) and resolves once each printed `listening at <url>`.
  */
-async function startServer (name, root, profileName) {
+async function startServer (name, root, profileName, bucket) {
   const def = SERVERS[name]
   const uploadDir = join(root, 'uploads')
   mkdirSync(uploadDir)
   const env = { ...def.env, BENCH_UPLOAD_DIR: uploadDir, BENCH_DB_PATH: join(root, 'uploads.db') }
+  if (def.s3 !== undefined) {
+    // Temporary files (@tus/s3-store splits parts through them) go with the run's directory.
+    const tmp = join(root, 'tmp')
+    mkdirSync(tmp)
+    Object.assign(env, {
+      BENCH_S3_BUCKET: bucket,
+      BENCH_S3_PREFIX: def.s3.prefix ?? '',
+      BENCH_S3_ENDPOINT: S3_ENDPOINT,
+      BENCH_S3_PART_SIZE: String(S3_PART_SIZE),
+      AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
+      TMPDIR: tmp
+    })
+  }
   let schema
   if (def.postgres) {
     schema = `bench_${process.pid}_${Date.now()}`
@@ -267,9 +487,12 @@ async function runOne (scenario, name, round) {
   const root = mkdtempSync(join(tmpdir(), `fastify-tus-bench-${name}-`))
   let server
   let sampler
+  let bucket
+  const objectStorage = isS3(name)
   const busyBefore = QUIET_WAIT > 0 ? await waitForQuiet() : undefined
   try {
-    server = await startServer(name, root, `${scenario.name}.${name}.r${round}.cpuprofile`)
+    if (objectStorage) bucket = await createBucket()
+    server = await startServer(name, root, `${scenario.name}.${name}.r${round}.cpuprofile`, bucket)
     const pids = server.pids
     const serverCpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
     // The main thread (JavaScript, the event loop) apart from libuv's pool (file writes, fsync) and V8's helpers.
@@ -283,25 +506,34 @@ async function runOne (scenario, name, round) {
     let mainStart = 0
     let busyStart = 0
     let dbStart = 0
-    const load = await runLoad({ urls: server.urls, scenario, concurrency: scenario.concurrency, bufferSize: scenario.bufferSize }, () => {
+    let s3Start = 0
+    const load = await runLoad({ urls: server.urls, scenario, concurrency: scenario.concurrency, bufferSize: scenario.bufferSize, report: objectStorage }, () => {
       cpuStart = serverCpu()
       mainStart = mainCpu()
       busyStart = machineBusySeconds()
       if (database) dbStart = postgresCpuSeconds()
+      if (objectStorage) s3Start = s3CpuSeconds()
     })
     const cpuEnd = serverCpu()
     const mainCpuSeconds = mainCpu() - mainStart
     const busy = machineBusySeconds() - busyStart
     const dbCpu = database ? postgresCpuSeconds() - dbStart : 0
+    const s3Cpu = objectStorage ? s3CpuSeconds() - s3Start : 0
     peak = Math.max(peak, serverRss())
     clearInterval(sampler)
     sampler = undefined
     if (!load.ok) throw new Error(`load failed: ${load.error.split('\n')[0]}; server stderr: ${server.stderr().trim().slice(-500)}`)
 
     const expectedFiles = scenario.kind === 'large' ? 1 : scenario.uploads
-    const stored = storedData(server.uploadDir)
-    if (stored.bytes !== load.stored || stored.files !== expectedFiles) {
-      throw new Error(`storage check: ${stored.files} data files with ${stored.bytes} bytes, expected ${expectedFiles} with ${load.stored}`)
+    let verified
+    if (objectStorage) {
+      if (load.uploads?.length !== expectedFiles) throw new Error(`load client reported ${load.uploads?.length} uploads, expected ${expectedFiles}`)
+      verified = await verifyBucket(name, bucket, load.uploads)
+    } else {
+      const stored = storedData(server.uploadDir)
+      if (stored.bytes !== load.stored || stored.files !== expectedFiles) {
+        throw new Error(`storage check: ${stored.files} data files with ${stored.bytes} bytes, expected ${expectedFiles} with ${load.stored}`)
+      }
     }
     const cpu = cpuEnd - cpuStart
     const run = {
@@ -317,10 +549,14 @@ async function runOne (scenario, name, round) {
       connections: load.connections,
       instances: pids.length,
       // Cores used by everything else (the runner included) during the measured phase.
-      otherCores: Math.max(0, (busy - cpu - dbCpu - load.clientCpuSeconds) / load.seconds),
+      otherCores: Math.max(0, (busy - cpu - dbCpu - s3Cpu - load.clientCpuSeconds) / load.seconds),
       busyCoresBefore: busyBefore
     }
     if (database) run.databaseCpuSeconds = dbCpu
+    if (objectStorage) {
+      run.s3CpuSeconds = s3Cpu
+      run.verified = verified
+    }
     run.noisy = run.otherCores > QUIET_CORES
     if (scenario.bytes) run.cpuPerGiB = cpu / (load.bytes / GiB)
     else run.cpuMsPerOp = cpu * 1000 / load.ops
@@ -334,6 +570,7 @@ async function runOne (scenario, name, round) {
       }))
       if (server.schema !== undefined) await postgresQuery(`DROP SCHEMA IF EXISTS "${server.schema}" CASCADE`).catch((err) => console.error(`  could not drop schema ${server.schema}: ${err.message}`))
     }
+    if (bucket !== undefined) await removeBucket(bucket).catch((err) => console.error(`  could not remove bucket ${bucket}: ${err.message}`))
     rmSync(root, { recursive: true, force: true })
     // Do not let the next run pay for this one's writeback.
     spawnSync('sync')
@@ -367,6 +604,7 @@ function summarise (runs) {
     noisyRuns: ok.filter((r) => r.noisy).length
   }
   if (pick('databaseCpuSeconds').length) out.databaseCpuSeconds = median(pick('databaseCpuSeconds'))
+  if (pick('s3CpuSeconds').length) out.s3CpuSeconds = median(pick('s3CpuSeconds'))
   if (pick('cpuPerGiB').length) out.cpuPerGiB = median(pick('cpuPerGiB'))
   if (pick('cpuMsPerOp').length) out.cpuMsPerOp = median(pick('cpuMsPerOp'))
   return out
@@ -381,17 +619,23 @@ function table (scenario, result, all) {
   const head = `${scenario.name}: ${scenario.what} — ${scenario.unit}, median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}`
   lines.push(head, '-'.repeat(Math.max(head.length, 96)))
   const cpuLabel = scenario.bytes ? 'CPU-s/GiB' : 'CPU-ms/op'
-  lines.push(pad('server', 14) + lpad('median', 10) + lpad('min–max', 20) + lpad('×raw', 7) + lpad('ours÷this', 11) + lpad('peak RSS', 11) + lpad(cpuLabel, 11) + lpad('client core', 13))
-  const raw = result.servers.raw
-  const ours = result.servers.ours
+  // Ratios against the scenario's group's baseline and ours (raw and ours, or raw-s3 and ours-s3).
+  const { raw: rawName, ours: oursName } = scenario.baseline
+  const rawHead = `×${rawName}`
+  const oursHead = `${oursName}÷this`
+  const rawWidth = Math.max(7, rawHead.length + 2)
+  const oursWidth = Math.max(11, oursHead.length + 2)
+  lines.push(pad('server', 14) + lpad('median', 10) + lpad('min–max', 20) + lpad(rawHead, rawWidth) + lpad(oursHead, oursWidth) + lpad('peak RSS', 11) + lpad(cpuLabel, 11) + lpad('client core', 13))
+  const raw = result.servers[rawName]
+  const ours = result.servers[oursName]
   for (const [name, s] of Object.entries(result.servers)) {
     if (s.median === undefined) { lines.push(pad(name, 14) + '  FAILED: ' + s.runs.map((r) => r.error).join('; ')); continue }
     lines.push(
       pad(name, 14) +
       lpad(fmt(s.median), 10) +
       lpad(`${fmt(s.min)}–${fmt(s.max)}`, 20) +
-      lpad(s.ratioToRaw === undefined ? '–' : fmt(s.ratioToRaw, 2), 7) +
-      lpad(s.oursOverThis === undefined || name === 'ours' ? '–' : fmt(s.oursOverThis, 2), 11) +
+      lpad(s.ratioToRaw === undefined ? '–' : fmt(s.ratioToRaw, 2), rawWidth) +
+      lpad(s.oursOverThis === undefined || name === oursName ? '–' : fmt(s.oursOverThis, 2), oursWidth) +
       lpad(`${fmt(s.peakRssMiB, 0)} MiB`, 11) +
       lpad(scenario.bytes ? fmt(s.cpuPerGiB, 2) : fmt(s.cpuMsPerOp, 3), 11) +
       lpad(`${fmt(100 * s.clientCore, 0)}%`, 13) +
@@ -400,12 +644,14 @@ function table (scenario, result, all) {
     )
   }
   if (raw?.median !== undefined) {
-    const others = Object.entries(result.servers).filter(([n, s]) => n !== 'raw' && s.median !== undefined)
+    const others = Object.entries(result.servers).filter(([n, s]) => n !== rawName && s.median !== undefined)
     const beaten = others.filter(([, s]) => s.median >= raw.median).map(([n]) => n)
     lines.push(beaten.length === 0
-      ? `raw baseline is the fastest (${fmt(raw.median)} ${scenario.unit}): the load client is not the bottleneck for the servers measured against it.`
-      : `WARNING: raw baseline is NOT the fastest (${beaten.join(', ')} ≥ raw): the client or the machine may be the limit here.`)
-    if (raw.clientCore > 0.85) lines.push(`(the client used ${fmt(100 * raw.clientCore, 0)}% of a core against raw: raw may be capped by the client, so its lead is a lower bound)`)
+      ? `${rawName} baseline is the fastest (${fmt(raw.median)} ${scenario.unit}): the load client is not the bottleneck for the servers measured against it.`
+      : scenario.s3
+        ? `NOTE: ${rawName} is NOT the fastest (${beaten.join(', ')} ≥ ${rawName}): it is a reference, not a bound, on S3: the S3 server (its CPU below) or the machine is the limit, and ${rawName} makes its own kind of S3 requests (bench/servers/raw-s3.js).`
+        : `WARNING: ${rawName} baseline is NOT the fastest (${beaten.join(', ')} ≥ ${rawName}): the client or the machine may be the limit here.`)
+    if (raw.clientCore > 0.85) lines.push(`(the client used ${fmt(100 * raw.clientCore, 0)}% of a core against ${rawName}: ${rawName} may be capped by the client, so its lead is a lower bound)`)
   }
   // Each instance of a server gets its own keep-alive pool of `concurrency` connections.
   const churn = Object.entries(result.servers).filter(([n, s]) => s.connections > scenario.concurrency * (SERVERS[n].instances ?? 1))
@@ -437,6 +683,17 @@ function table (scenario, result, all) {
       `; PostgreSQL's own CPU ${scenario.bytes ? `${fmt(s.databaseCpuSeconds / (scenario.total ?? scenario.uploads * scenario.size) * GiB, 2)} s/GiB` : `${fmt(s.databaseCpuSeconds * 1000 / scenario.uploads, 3)} ms/op`} on top`)
   }
   if (scenario.oursOnly) lines.push('(raw and @tus/server do not support Upload-Checksum: ours only)')
+  const s3Cpu = Object.entries(result.servers).filter(([, s]) => s.s3CpuSeconds !== undefined)
+  if (s3Cpu.length > 0) {
+    lines.push(`S3 server's own CPU on top (${S3_ENDPOINT}, processes /${S3_PROCESSES.source}/): ` + s3Cpu.map(([n, s]) => `${n} ${scenario.bytes
+      ? `${fmt(s.s3CpuSeconds / (scenario.total ?? scenario.uploads * scenario.size) * GiB, 2)} s/GiB`
+      : `${fmt(s.s3CpuSeconds * 1000 / scenario.uploads, 3)} ms/op`}`).join(', ') + `; part size ${size(S3_PART_SIZE)}`)
+    const verified = Object.entries(result.servers).filter(([, s]) => s.median !== undefined).map(([n, s]) => {
+      const v = s.runs.find((r) => r.ok)?.verified
+      return v === undefined ? undefined : `${n} ${v.objects} object(s)${v.sideObjects ? ` (+${v.sideObjects} side)` : ''}, ${v.hashed} hashed`
+    }).filter(Boolean)
+    if (verified.length > 0) lines.push(`verified in the bucket (per run): ${verified.join('; ')}`)
+  }
   return lines.join('\n')
 }
 
@@ -465,6 +722,19 @@ async function main () {
       'peak RSS = max of the server VmRSS sampled every 50 ms over the whole run',
       'ours runs with its default options (fsync on); the peers do not fsync'
     ]
+  }
+  if (servers.some(isS3)) {
+    meta.s3 = { endpoint: S3_ENDPOINT, partSize: S3_PART_SIZE, processes: S3_PROCESSES.source, verifyAll: S3_VERIFY_ALL }
+    meta.notes.push('S3 group: ratios against raw-s3 and ours-s3; the S3 server\'s CPU (s3CpuSeconds) is not in the server\'s CPU nor in other load')
+    try {
+      const { send } = await s3()
+      await send('ListBucketsCommand', {})
+    } catch (err) {
+      const left = servers.filter(isS3)
+      servers = servers.filter((n) => !isS3(n))
+      meta.servers = servers
+      console.error(`S3 at ${S3_ENDPOINT} did not answer (${err.message}): ${left.join(', ')} left out`)
+    }
   }
   if (CPU_PROF !== undefined) mkdirSync(CPU_PROF, { recursive: true })
   if (servers.some((n) => SERVERS[n].postgres)) {
@@ -514,14 +784,14 @@ async function main () {
       config: { kind: scenario.kind, total: scenario.total, chunk: scenario.chunk, uploads: scenario.uploads, size: scenario.size, concurrency: scenario.concurrency, requests: scenario.requests, checksum: scenario.checksum, cwu: scenario.cwu },
       servers: Object.fromEntries(names.map((n) => [n, summarise(runs[n])]))
     }
-    const raw = result.servers.raw?.median
-    const ours = result.servers.ours?.median
+    const raw = result.servers[scenario.baseline.raw]?.median
+    const ours = result.servers[scenario.baseline.ours]?.median
     for (const s of Object.values(result.servers)) {
       if (s.median === undefined) continue
       if (raw !== undefined) s.ratioToRaw = s.median / raw
       if (ours !== undefined) s.oursOverThis = ours / s.median
     }
-    if (raw !== undefined) result.rawIsFastest = Object.entries(result.servers).every(([n, s]) => n === 'raw' || s.median === undefined || s.median < raw)
+    if (raw !== undefined) result.rawIsFastest = Object.entries(result.servers).every(([n, s]) => n === scenario.baseline.raw || s.median === undefined || s.median < raw)
     results[scenario.name] = result
     result.table = table(scenario, result, results)
     console.log('\n' + result.table)

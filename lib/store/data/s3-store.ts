@@ -77,8 +77,12 @@ class ChunkTaker {
     this.iterator = source[Symbol.asyncIterator]()
   }
 
-  /** A Readable of the next `length` bytes, after `prefix` (the previous tail) when given. */
-  take (length: number, prefix?: Readable): Readable {
+  /**
+   * A Readable of the next `length` bytes, after `prefix` (the previous tail) when
+   * given, and a promise settled once they are all taken off the source (the
+   * next take may start then).
+   */
+  take (length: number, prefix?: Readable): { body: Readable; consumed: Promise<void> } {
     const out = new PassThrough({ highWaterMark: 64 << 10 })
     const pump = async (): Promise<void> => {
       if (prefix !== undefined) {
@@ -102,11 +106,12 @@ class ChunkTaker {
       }
       out.end()
     }
-    pump().catch((err: unknown) => {
+    const consumed = pump().catch((err: unknown) => {
       this.failure ??= err
       out.destroy(err as Error)
+      throw err
     })
-    return out
+    return { body: out, consumed }
   }
 
   /** Read the rest of the source and count it (a body whose bytes are already stored). */
@@ -170,7 +175,7 @@ export class S3Store implements DataStore {
         if (offset + n !== finished.offset) throw new Error(`upload ${id} is finished at ${finished.offset} bytes; a body of ${n} at ${offset} does not end there`)
         return { bytesWritten: n }
       }
-      let state = versions.find((v) => v.offset === offset)
+      const state = versions.find((v) => v.offset === offset)
       if (state === undefined) throw new Error(`upload ${id} has no stored state at its offset ${offset}`)
       // Versions past the offset belong to bodies that were not committed; their tails go.
       await this.discard(await this.states.keepOnly(id, offset), state)
@@ -180,41 +185,69 @@ export class S3Store implements DataStore {
       let remaining = options.length
       let checkpointed = 0
       const every = options.checkpoint?.every ?? Infinity
-      while (state.tailSize + remaining >= partSize) {
-        if (options.owned?.() === false) throw lockLost()
-        if (state.multipartId === null) {
-          const created: S3.CreateMultipartUploadCommandOutput = await this.client.send(new this.sdk.CreateMultipartUploadCommand({
-            Bucket: this.settings.bucket, Key: this.key(id), ...(state.contentType === null ? {} : { ContentType: state.contentType })
+      // Where the next part starts: after the parts so far, with the old tail first.
+      let current: ObjectState = state
+      let { partCount, tailKey, tailSize, multipartId } = current
+      // Parts are recorded in order, each once S3 acknowledged it. A part's bytes
+      // stream while the part before it is still being acknowledged (two requests in
+      // flight per upload): S3 finishing a part does not stall the body.
+      let recorded: Promise<void> = Promise.resolve()
+      try {
+        while (tailSize + remaining >= partSize) {
+          if (options.owned?.() === false) throw lockLost()
+          if (multipartId === null) {
+            const created: S3.CreateMultipartUploadCommandOutput = await this.client.send(new this.sdk.CreateMultipartUploadCommand({
+              Bucket: this.settings.bucket, Key: this.key(id), ...(current.contentType === null ? {} : { ContentType: current.contentType })
+            }))
+            multipartId = created.UploadId!
+            current = { ...current, multipartId }
+            // Recorded at once on the committed version, so a termination finds it even if no part follows.
+            await this.states.put(id, current)
+          }
+          const fresh = partSize - tailSize
+          const { body, consumed } = taker.take(fresh, tailKey === null ? undefined : await this.read(tailKey))
+          const partNumber = ++partCount
+          const uploaded = this.client.send(new this.sdk.UploadPartCommand({
+            Bucket: this.settings.bucket, Key: this.key(id), UploadId: multipartId, PartNumber: partNumber, Body: body, ContentLength: partSize
           }))
-          state = { ...state, multipartId: created.UploadId! }
-          // Recorded at once on the committed version, so a termination finds it even if no part follows.
-          await this.states.put(id, state)
+          uploaded.catch(() => {}) // awaited in order below
+          remaining -= fresh
+          tailKey = null
+          tailSize = 0
+          const more = remaining > 0
+          const before = recorded
+          recorded = before.then(async () => {
+            const { ETag } = await uploaded
+            await this.states.putPart(id, partNumber, ETag!)
+            written += fresh
+            current = { ...current, offset: offset + written, partCount: partNumber, tailKey: null, tailSize: 0 }
+            await this.states.put(id, current)
+            if (options.checkpoint !== undefined && written - checkpointed >= every && more) {
+              await options.checkpoint.at(written)
+              checkpointed = written
+            }
+          })
+          recorded.catch(() => {})
+          // The next part starts once this one's bytes are off the body and the one before it is recorded.
+          await consumed
+          await before
         }
-        const fresh = partSize - state.tailSize
-        const body = taker.take(fresh, state.tailKey === null ? undefined : await this.read(state.tailKey))
-        const partNumber: number = state.partCount + 1
-        const { ETag }: S3.UploadPartCommandOutput = await this.client.send(new this.sdk.UploadPartCommand({
-          Bucket: this.settings.bucket, Key: this.key(id), UploadId: state.multipartId!, PartNumber: partNumber, Body: body, ContentLength: partSize
-        }))
-        await this.states.putPart(id, partNumber, ETag!)
-        written += fresh
-        remaining -= fresh
-        state = { ...state, offset: offset + written, partCount: partNumber, tailKey: null, tailSize: 0 }
-        await this.states.put(id, state)
-        if (options.checkpoint !== undefined && written - checkpointed >= every && remaining > 0) {
-          await options.checkpoint.at(written)
-          checkpointed = written
+        if (remaining > 0) {
+          if (options.owned?.() === false) throw lockLost()
+          const size = tailSize + remaining
+          const newTail = `${this.tailPrefix}${id}/${offset + options.length}-${randomBytes(6).toString('hex')}`
+          const { body } = taker.take(remaining, tailKey === null ? undefined : await this.read(tailKey))
+          await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.settings.bucket, Key: newTail, Body: body, ContentLength: size }))
+          await recorded
+          written += remaining
+          current = { ...current, offset: offset + written, tailKey: newTail, tailSize: size }
+          await this.states.put(id, current)
         }
-      }
-      if (remaining > 0) {
-        if (options.owned?.() === false) throw lockLost()
-        const size = state.tailSize + remaining
-        const tailKey = `${this.tailPrefix}${id}/${offset + options.length}-${randomBytes(6).toString('hex')}`
-        const body = taker.take(remaining, state.tailKey === null ? undefined : await this.read(state.tailKey))
-        await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.settings.bucket, Key: tailKey, Body: body, ContentLength: size }))
-        written += remaining
-        state = { ...state, offset: offset + written, tailKey, tailSize: size }
-        await this.states.put(id, state)
+        await recorded
+      } catch (err) {
+        // What was acknowledged and recorded before the failure still counts.
+        await recorded.catch(() => {})
+        throw err
       }
       return { bytesWritten: written }
     } catch (err) {
@@ -255,6 +288,8 @@ export class S3Store implements DataStore {
       await this.client.send(new this.sdk.CompleteMultipartUploadCommand({
         Bucket: bucket, Key: key, UploadId: state.multipartId!, MultipartUpload: { Parts: parts }
       }))
+      // A multipart upload a dying write started but never recorded would stay behind: abort it.
+      await this.abortMultipartUploads(id, new Set())
     }
     // The finished object is the truth from here on: one version says so, the rest goes.
     await this.states.put(id, { ...state, multipartId: null, partCount: 0, tailKey: null, tailSize: 0, finished: true })
@@ -329,19 +364,23 @@ export class S3Store implements DataStore {
   /** Everything of the upload goes: its versions, multipart uploads (also ones no version recorded), tails, object. */
   async remove (id: string): Promise<void> {
     const versions = await this.states.removeAll(id)
-    const { bucket } = this.settings
-    const multipart = new Set(versions.map((v) => v.multipartId).filter((m): m is string => m !== null))
-    const listed = await this.client.send(new this.sdk.ListMultipartUploadsCommand({ Bucket: bucket, Prefix: this.key(id) }))
-    for (const upload of listed.Uploads ?? []) if (upload.Key === this.key(id) && upload.UploadId !== undefined) multipart.add(upload.UploadId)
-    for (const UploadId of multipart) {
+    await this.abortMultipartUploads(id, new Set(versions.map((v) => v.multipartId).filter((m): m is string => m !== null)))
+    await this.deleteTails(id)
+    await this.deleteObject(this.key(id))
+  }
+
+  /** Abort `known` multipart uploads of the upload's key and every other one in progress there (also those no state names). */
+  private async abortMultipartUploads (id: string, known: Set<string>): Promise<void> {
+    const key = this.key(id)
+    const listed = await this.client.send(new this.sdk.ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: key }))
+    for (const upload of listed.Uploads ?? []) if (upload.Key === key && upload.UploadId !== undefined) known.add(upload.UploadId)
+    for (const UploadId of known) {
       try {
-        await this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: this.key(id), UploadId }))
+        await this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: key, UploadId }))
       } catch (err) {
         if (!isMissing(err)) throw err
       }
     }
-    await this.deleteTails(id)
-    await this.deleteObject(this.key(id))
   }
 
   /** Delete every tail object of an upload (a few at most: the current one, and those of writes that died). */
