@@ -15,7 +15,7 @@
 //   BENCH_QUICK=1                 smaller sizes, for a smoke run
 //   BENCH_ROUNDS=3                rounds per scenario (servers alternate their order)
 //   BENCH_ONLY=small,head         scenarios to run
-//   BENCH_SERVERS=raw,ours        servers to run (also opt-in: ours-nofsync, ours-pg1)
+//   BENCH_SERVERS=raw,ours        servers to run (also opt-in: ours-nofsync, ours-pg1, ours-metrics, ours-progress)
 //   BENCH_POSTGRES_URL=url        PostgreSQL for ours-pg2 / ours-pg1 (default: TUS_TEST_POSTGRES_URL,
 //                                 else postgres://postgres@127.0.0.1:5432/test); without a
 //                                 reachable server they are left out with a line saying so
@@ -122,6 +122,9 @@ const SERVERS = {
   ours: { file: 'ours.js', ours: true },
   // Opt-in (BENCH_SERVERS=...,ours-nofsync): ours with fsync off, like the peers, which never fsync.
   'ours-nofsync': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_OPTIONS: JSON.stringify({ fsync: false }) } },
+  // Opt-in: ours with Prometheus metrics on, and with an onProgress handler, for what each costs beside ours.
+  'ours-metrics': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_METRICS: '1' } },
+  'ours-progress': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_PROGRESS: '1' } },
   // Scale-out: two instances on PostgreSQL (the uploads/s and MB/s scenarios only).
   'ours-pg2': { file: 'ours.js', ours: true, postgres: true, instances: 2, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] },
   // Opt-in: one instance on PostgreSQL, to separate the database's cost from the second instance's.

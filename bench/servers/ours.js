@@ -3,7 +3,10 @@
 // With BENCH_POSTGRES_URL (+ BENCH_POSTGRES_SCHEMA): metadata on PostgreSQL, for
 // the several-instance runs, where each instance is one such process sharing the
 // schema and the upload directory.
-// BENCH_OURS_OPTIONS (JSON) may add plugin options, for the opt-in variants.
+// BENCH_OURS_OPTIONS (JSON) may add plugin options, for the opt-in variants;
+// BENCH_OURS_METRICS=1 turns Prometheus metrics on (a registry of its own, scraped
+// by nobody: what counting costs), BENCH_OURS_PROGRESS=1 adds an onProgress handler
+// that does nothing (what the progress watch costs).
 import Fastify from 'fastify'
 import tus from '../../dist/lib/index.js'
 import { announce, onStop, uploadDir } from './common.js'
@@ -14,6 +17,8 @@ const db = postgres
   : { db: process.env.BENCH_DB_PATH }
 if (!db.db) throw new Error('BENCH_DB_PATH or BENCH_POSTGRES_URL is required')
 const extra = process.env.BENCH_OURS_OPTIONS ? JSON.parse(process.env.BENCH_OURS_OPTIONS) : {}
+if (process.env.BENCH_OURS_METRICS === '1') extra.metrics = new (await import('prom-client')).Registry()
+if (process.env.BENCH_OURS_PROGRESS === '1') extra.onProgress = () => {}
 const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
 await app.register(tus, { prefix: '/files', uploadDir: uploadDir(), ...db, ...extra })
 const address = await app.listen({ host: '127.0.0.1', port: 0 })
