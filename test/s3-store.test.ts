@@ -141,6 +141,32 @@ if (endpoint !== undefined) {
     t.same((await bucketContents(bucket)).uploads, [], 'no multipart upload left')
   })
 
+  t.test('a client that goes away mid-part: the request to S3 is aborted, the server keeps serving, the upload resumes', async (t) => {
+    const bucket = await testBucket(t)
+    const server = await startServer(t, { s3: s3Options(bucket) })
+    const data = bytes(7 * MiB, 10)
+    const url = await create(server.endpoint, { 'Upload-Length': String(data.length) })
+    await send('PATCH', url, {
+      headers: { ...TUS, ...OCTET, 'Upload-Offset': '0', 'Content-Length': String(data.length) },
+      stream: (req) => {
+        req.on('error', () => {})
+        req.write(data.subarray(0, 1 << 20))
+        setTimeout(() => req.destroy(), 300)
+      }
+    }).catch(() => undefined)
+    const started = Date.now()
+    let offset: string | undefined
+    while (Date.now() - started < 5000) {
+      const res = await head(url)
+      if (res.status === 200) { offset = String(res.headers['upload-offset']); break }
+      await sleep(50)
+    }
+    t.equal(offset, '0', `the server answers at once (${Date.now() - started} ms): nothing of the cut part is kept`)
+    const res = await patch(url, 0, data)
+    t.equal(res.status, 204, 'the upload is not held by the cut request')
+    t.ok((await readObject(bucket, idOf(url)))?.equals(data), 'and resumes byte-exact')
+  })
+
   t.test('a chunked body (no Content-Length) is refused with 411 before anything is stored', async (t) => {
     const bucket = await testBucket(t)
     const server = await startServer(t, { s3: s3Options(bucket) })

@@ -452,6 +452,8 @@ export interface WriteResult {
 export interface CreateOptions {
   /** The Content-Type its finished bytes should be served with (derived from `filetype` when safe). */
   contentType?: string
+  /** The id was chosen by an onCreate handler, not generated: bytes may exist under it already (answer EEXIST). */
+  chosenId?: boolean
 }
 /** Bytes: make room for a new upload. */
 export interface ByteCreator {
@@ -488,6 +490,8 @@ export interface WriteOptions {
   length?: number
   /** With `create`: as CreateOptions.contentType. */
   contentType?: string
+  /** With `create`: as CreateOptions.chosenId. */
+  chosenId?: boolean
 }
 /** Bytes: append a stream at an offset. */
 export interface ByteWriter {

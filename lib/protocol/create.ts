@@ -83,7 +83,8 @@ export async function handleCreate (ctx: TusContext, request: FastifyRequest, re
     expiresAt: concat?.kind === 'final' || complete ? null : expiryFromNow(ctx),
     complete
   }
-  let upload = withBody ? await createWithBody(ctx, request, draft, checksum) : await createEmpty(ctx, draft)
+  const chosenId = change.id !== undefined
+  let upload = withBody ? await createWithBody(ctx, request, draft, checksum, chosenId) : await createEmpty(ctx, draft, chosenId)
   const created = upload
   ctx.events.publish('upload:created', () => ({ upload: created }))
 
@@ -124,9 +125,9 @@ function idTaken (id: string, err: unknown): unknown {
 }
 
 /** Bytes first, then the row: a crash in between leaves a stray file, never a row without bytes. */
-export async function createEmpty (ctx: TusContext, draft: NewUpload): Promise<UploadRecord> {
+export async function createEmpty (ctx: TusContext, draft: NewUpload, chosenId = false): Promise<UploadRecord> {
   try {
-    await ctx.store.create(draft.id, { contentType: servedType(draft.metadata).type })
+    await ctx.store.create(draft.id, { contentType: servedType(draft.metadata).type, chosenId })
   } catch (err) {
     throw idTaken(draft.id, err)
   }
@@ -162,13 +163,13 @@ async function insertRow (ctx: TusContext, upload: NewUpload): Promise<UploadRec
  * checksum, cut off, storage error) leaves nothing behind, since its URL never
  * reached the client.
  */
-async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: NewUpload, checksum: ChecksumHeader | undefined): Promise<UploadRecord> {
+async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: NewUpload, checksum: ChecksumHeader | undefined, chosenId: boolean): Promise<UploadRecord> {
   const body = meteredRequestBody(ctx, request, { offset: 0, length: draft.length }, checksum)
   // If this throws, the file was never ours (a creating write fails on an existing one): leave it.
   let result: WriteResult
   try {
     result = await ctx.drain.during(body, async () => ctx.store.write(draft.id, 0, body.source, {
-      flush: ctx.options.fsync, create: true, contentType: servedType(draft.metadata).type, length: bodyLength(request)
+      flush: ctx.options.fsync, create: true, contentType: servedType(draft.metadata).type, chosenId, length: bodyLength(request)
     }))
   } catch (err) {
     throw idTaken(draft.id, err)

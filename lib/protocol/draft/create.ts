@@ -82,7 +82,7 @@ export async function handleDraftCreate (ctx: TusContext, request: FastifyReques
   const complete = length === 0
   let upload = await createEmpty(ctx, {
     id, length: length ?? null, metadata: change.metadata ?? metadata, concat: null, parts: null, expiresAt: complete ? null : expiryFromNow(ctx), complete
-  })
+  }, change.id !== undefined)
   const created = upload
   ctx.events.publish('upload:created', () => ({ upload: created }))
   const location = uploadUrl(ctx, request, id)

@@ -27,7 +27,7 @@
 import { randomBytes } from 'node:crypto'
 import { PassThrough, Readable } from 'node:stream'
 import type * as S3 from '@aws-sdk/client-s3'
-import type { DataStore, WriteOptions, WriteResult } from '../../../types/index.js'
+import type { CreateOptions, DataStore, WriteOptions, WriteResult } from '../../../types/index.js'
 import type { ObjectState, ObjectStates } from '../meta/object-states.js'
 
 /** S3's smallest part but the last (AWS, Swift, MinIO, RGW). */
@@ -72,6 +72,10 @@ class ChunkTaker {
   /** The source's own error (the client went away, the shutdown cut it), which says more than the failed upload's. */
   failure: unknown
   private readonly iterator: AsyncIterator<Buffer>
+  /** Aborts the requests to S3 that carry the source's bytes, once the source failed. */
+  private readonly abort = new AbortController()
+  /** Pass to every request whose body comes from take(). */
+  readonly abortSignal = this.abort.signal
 
   constructor (source: AsyncIterable<Buffer>) {
     this.iterator = source[Symbol.asyncIterator]()
@@ -84,6 +88,8 @@ class ChunkTaker {
    */
   take (length: number, prefix?: Readable): { body: Readable; consumed: Promise<void> } {
     const out = new PassThrough({ highWaterMark: 64 << 10 })
+    // The SDK pipes the body without listening for its errors: the failure is reported through `consumed` and the aborted request.
+    out.on('error', () => {})
     const pump = async (): Promise<void> => {
       if (prefix !== undefined) {
         for await (const chunk of prefix) if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve))
@@ -109,8 +115,11 @@ class ChunkTaker {
     const consumed = pump().catch((err: unknown) => {
       this.failure ??= err
       out.destroy(err as Error)
+      // The request to S3 would otherwise wait for bytes that never come, holding the upload.
+      this.abort.abort(err)
       throw err
     })
+    consumed.catch(() => {}) // the caller awaits it, or learns of the failure from its request
     return { body: out, consumed }
   }
 
@@ -152,16 +161,27 @@ export class S3Store implements DataStore {
     await this.client.send(new this.sdk.HeadBucketCommand({ Bucket: this.settings.bucket }))
   }
 
-  async create (id: string, options: { contentType?: string } = {}): Promise<void> {
-    if (!await this.states.create(id, options.contentType ?? null)) {
-      throw Object.assign(new Error(`upload ${id} exists already`), { code: 'EEXIST' })
+  async create (id: string, options: CreateOptions = {}): Promise<void> {
+    const exists = (): never => { throw Object.assign(new Error(`upload ${id} exists already`), { code: 'EEXIST' }) }
+    // An id chosen by a hook may name an object already in the bucket (a generated one cannot).
+    if (options.chosenId === true && await this.objectExists(this.key(id))) exists()
+    if (!await this.states.create(id, options.contentType ?? null)) exists()
+  }
+
+  private async objectExists (Key: string): Promise<boolean> {
+    try {
+      await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.settings.bucket, Key }))
+      return true
+    } catch (err) {
+      if (isMissing(err)) return false
+      throw err
     }
   }
 
   async write (id: string, offset: number, source: AsyncIterable<Buffer>, options: WriteOptions = {}): Promise<WriteResult> {
     if (options.create === true) {
       if (offset !== 0) throw new Error('a write that creates the upload starts at offset 0')
-      await this.create(id, { contentType: options.contentType })
+      await this.create(id, { contentType: options.contentType, chosenId: options.chosenId })
     }
     const taker = new ChunkTaker(source)
     let written = 0
@@ -209,7 +229,7 @@ export class S3Store implements DataStore {
           const partNumber = ++partCount
           const uploaded = this.client.send(new this.sdk.UploadPartCommand({
             Bucket: this.settings.bucket, Key: this.key(id), UploadId: multipartId, PartNumber: partNumber, Body: body, ContentLength: partSize
-          }))
+          }), { abortSignal: taker.abortSignal })
           uploaded.catch(() => {}) // awaited in order below
           remaining -= fresh
           tailKey = null
@@ -237,7 +257,7 @@ export class S3Store implements DataStore {
           const size = tailSize + remaining
           const newTail = `${this.tailPrefix}${id}/${offset + options.length}-${randomBytes(6).toString('hex')}`
           const { body } = taker.take(remaining, tailKey === null ? undefined : await this.read(tailKey))
-          await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.settings.bucket, Key: newTail, Body: body, ContentLength: size }))
+          await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.settings.bucket, Key: newTail, Body: body, ContentLength: size }), { abortSignal: taker.abortSignal })
           await recorded
           written += remaining
           current = { ...current, offset: offset + written, tailKey: newTail, tailSize: size }
