@@ -2,7 +2,7 @@
 import t from 'tap'
 import { startServer } from './helpers/server.js'
 import { OCTET, TUS, bytes, create, digest, patch, send } from './helpers/http.js'
-import { assertError, assertStored, head } from './helpers/tus.js'
+import { CHUNKED_REFUSED, ON_S3, assertError, assertStored, head } from './helpers/tus.js'
 
 const ALGORITHMS = ['sha1', 'sha256', 'sha512', 'md5'] as const
 
@@ -29,7 +29,7 @@ t.test('OPTIONS advertises Tus-Checksum-Algorithm from the option', async (t) =>
 
 for (const algorithm of ALGORITHMS) {
   t.test(`${algorithm}: a matching checksum is accepted, a mismatch answers 460 and keeps nothing`, async (t) => {
-    const { endpoint, uploadDir } = await startServer(t)
+    const { endpoint, storage } = await startServer(t)
     const data = bytes(30_000, ALGORITHMS.indexOf(algorithm) + 31)
     const url = await create(endpoint, { 'Upload-Length': '30000' })
 
@@ -37,7 +37,7 @@ for (const algorithm of ALGORITHMS) {
     let res = await patch(url, 0, first, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, first)}` })
     t.equal(res.status, 204, 'matching checksum')
     t.equal(res.headers['upload-offset'], '10000')
-    await assertStored(t, url, uploadDir, first, 'after the first chunk')
+    await assertStored(t, url, storage, first, 'after the first chunk')
 
     const second = data.subarray(10_000, 20_000)
     const corrupted = Buffer.from(second)
@@ -46,7 +46,7 @@ for (const algorithm of ALGORITHMS) {
     res = await patch(url, 10_000, corrupted, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, second)}` })
     assertError(t, res, 460, 'mismatch')
     t.equal(res.headers['upload-offset'], undefined, 'no Upload-Offset on a 460')
-    await assertStored(t, url, uploadDir, first, 'offset and bytes unchanged after the mismatch')
+    await assertStored(t, url, storage, first, 'offset and bytes unchanged after the mismatch')
 
     // The retry with the right bytes goes through.
     res = await patch(url, 10_000, second, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, second)}` })
@@ -56,12 +56,12 @@ for (const algorithm of ALGORITHMS) {
     const last = data.subarray(20_000)
     res = await patch(url, 20_000, last, { 'Upload-Checksum': `${algorithm.toUpperCase()} ${digest(algorithm, last)}` })
     t.equal(res.status, 204, 'the algorithm name is case-insensitive')
-    await assertStored(t, url, uploadDir, data, 'complete')
+    await assertStored(t, url, storage, data, 'complete')
   })
 }
 
 t.test('a mismatch on a chunked body (no Content-Length) also keeps nothing', async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const data = bytes(200_000, 40)
   const url = await create(endpoint, { 'Upload-Length': '200000' })
   t.equal((await patch(url, 0, data.subarray(0, 50_000))).status, 204)
@@ -72,46 +72,51 @@ t.test('a mismatch on a chunked body (no Content-Length) also keeps nothing', as
       setTimeout(() => req.end(data.subarray(120_000)), 30)
     }
   })
-  assertError(t, res, 460)
-  await assertStored(t, url, uploadDir, data.subarray(0, 50_000))
+  if (ON_S3) {
+    t.comment(CHUNKED_REFUSED)
+    assertError(t, res, 411, 'chunked body on S3')
+  } else {
+    assertError(t, res, 460)
+  }
+  await assertStored(t, url, storage, data.subarray(0, 50_000))
 })
 
 t.test('an empty body with the checksum of nothing is accepted', async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const url = await create(endpoint, { 'Upload-Length': '10' })
   const res = await patch(url, 0, Buffer.alloc(0), { 'Upload-Checksum': `sha256 ${digest('sha256', Buffer.alloc(0))}` })
   t.equal(res.status, 204)
   t.equal(res.headers['upload-offset'], '0')
-  await assertStored(t, url, uploadDir, Buffer.alloc(0))
+  await assertStored(t, url, storage, Buffer.alloc(0))
 })
 
 t.test('an unknown algorithm answers 400 and writes nothing', async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const data = Buffer.from('hello world')
   const url = await create(endpoint, { 'Upload-Length': String(data.length) })
   for (const algorithm of ['crc32', 'sha384', 'sha3-256', 'blake2b512', 'md4', 'SHA-256']) {
     const res = await patch(url, 0, data, { 'Upload-Checksum': `${algorithm} ${digest('sha256', data)}` })
     assertError(t, res, 400, algorithm)
   }
-  await assertStored(t, url, uploadDir, Buffer.alloc(0))
+  await assertStored(t, url, storage, Buffer.alloc(0))
 })
 
 t.test('an algorithm left out of checksumAlgorithms answers 400 and writes nothing', async (t) => {
-  const { endpoint, uploadDir } = await startServer(t, { checksumAlgorithms: ['sha256'] })
+  const { endpoint, storage } = await startServer(t, { checksumAlgorithms: ['sha256'] })
   const data = Buffer.from('hello world')
   const url = await create(endpoint, { 'Upload-Length': String(data.length) })
   for (const algorithm of ['md5', 'sha1', 'sha512'] as const) {
     const res = await patch(url, 0, data, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, data)}` })
     assertError(t, res, 400, algorithm)
   }
-  await assertStored(t, url, uploadDir, Buffer.alloc(0))
+  await assertStored(t, url, storage, Buffer.alloc(0))
   const ok = await patch(url, 0, data, { 'Upload-Checksum': `sha256 ${digest('sha256', data)}` })
   t.equal(ok.status, 204, 'the configured algorithm works')
-  await assertStored(t, url, uploadDir, data)
+  await assertStored(t, url, storage, data)
 })
 
 t.test('a malformed Upload-Checksum answers 400 and writes nothing', async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const data = Buffer.from('hello world')
   const good = digest('sha256', data)
   const url = await create(endpoint, { 'Upload-Length': String(data.length) })
@@ -133,7 +138,7 @@ t.test('a malformed Upload-Checksum answers 400 and writes nothing', async (t) =
     const res = await patch(url, 0, data, { 'Upload-Checksum': value as string })
     assertError(t, res, 400, label)
   }
-  await assertStored(t, url, uploadDir, Buffer.alloc(0))
+  await assertStored(t, url, storage, Buffer.alloc(0))
   const h = await head(url)
   t.equal(h.headers['upload-offset'], '0')
 })

@@ -35,7 +35,7 @@ t.test('partial upload: 201, HEAD says Upload-Concat: partial', async (t) => {
 
 t.test('final of finished parts (absolute URLs) is assembled at once', async (t) => {
   const completed: UploadRecord[] = []
-  const { app, endpoint, uploadDir } = await startServer(t, { onComplete: ({ upload }) => { completed.push(upload) } })
+  const { app, endpoint, storage } = await startServer(t, { onComplete: ({ upload }) => { completed.push(upload) } })
   const a = bytes(1000, 1)
   const b = bytes(2345, 2)
   const c = bytes(7, 3)
@@ -62,7 +62,7 @@ t.test('final of finished parts (absolute URLs) is assembled at once', async (t)
   t.equal(get.status, 200)
   t.equal(get.headers['content-length'], String(total))
   t.ok(get.body.equals(expected), 'download is the concatenation of the parts')
-  t.ok(stored(uploadDir, idOf(url))?.equals(expected), 'bytes on disk are the concatenation')
+  t.ok((await stored(storage, idOf(url)))?.equals(expected), 'bytes on disk are the concatenation')
 
   t.equal(completed.length, 1, 'onComplete fired once, for the final')
   t.equal(completed[0]?.id, idOf(url))
@@ -148,7 +148,7 @@ t.test('final naming unknown, non-partial or outside uploads: 400', async (t) =>
 
 t.test('concatenation-unfinished: final created before its parts finish', async (t) => {
   const completed: UploadRecord[] = []
-  const { app, endpoint, uploadDir } = await startServer(t, { onComplete: ({ upload }) => { completed.push(upload) } })
+  const { app, endpoint, storage } = await startServer(t, { onComplete: ({ upload }) => { completed.push(upload) } })
   const a = bytes(4000, 7)
   const b = bytes(1500, 8)
   const urlA = await partial(endpoint, a, false)
@@ -188,7 +188,7 @@ t.test('concatenation-unfinished: final created before its parts finish', async 
   const get = await send('GET', final)
   t.equal(get.status, 200)
   t.ok(get.body.equals(expected), 'final is byte-exact')
-  t.ok(stored(uploadDir, idOf(final))?.equals(expected))
+  t.ok((await stored(storage, idOf(final)))?.equals(expected))
 
   await waitFor(() => completed.length >= 1, 2000, 'onComplete of the final')
   t.equal(completed.length, 1, 'onComplete fired once')
@@ -231,7 +231,7 @@ t.test('concatenation-unfinished with deferred-length parts', async (t) => {
 
 t.test('deleting a partial removes the finals still waiting for it', async (t) => {
   const terminated: Array<{ id: string, reason: string }> = []
-  const { app, endpoint, uploadDir } = await startServer(t, { onTerminate: ({ upload, reason }) => { terminated.push({ id: upload.id, reason }) } })
+  const { app, endpoint, storage } = await startServer(t, { onTerminate: ({ upload, reason }) => { terminated.push({ id: upload.id, reason }) } })
   const done = await partial(endpoint, bytes(10, 11))
   const waiting = await partial(endpoint, bytes(10, 12), false)
   const final = await create(endpoint, { 'Upload-Concat': `final;${done} ${waiting}` })
@@ -243,7 +243,7 @@ t.test('deleting a partial removes the finals still waiting for it', async (t) =
   t.equal((await head(waiting)).status, 404)
   t.equal((await head(final)).status, 404, 'the waiting final is gone')
   t.equal(await app.tus.get(idOf(final)), undefined)
-  t.equal(stored(uploadDir, idOf(final)), null, 'its file is gone')
+  t.equal(await stored(storage, idOf(final)), null, 'its file is gone')
   t.same(terminated.map((x) => x.id).sort(), [idOf(waiting), idOf(final)].sort())
   t.ok(terminated.every((x) => x.reason === 'client'))
 

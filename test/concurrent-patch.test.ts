@@ -15,7 +15,7 @@ const CHUNK = 64 * 1024
 const fill = (round: number, i: number): number => 1 + round * WRITERS + i
 
 t.test(`${WRITERS} concurrent PATCHes at the same offset: one wins, the others get 409 or 423, no interleaving`, async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const url = await create(endpoint, { 'Upload-Length': String(2 * CHUNK) })
   const expected: Buffer[] = []
 
@@ -37,7 +37,7 @@ t.test(`${WRITERS} concurrent PATCHes at the same offset: one wins, the others g
     expected.push(bodies[winner.i]!)
 
     // The stored chunk is the winner's body byte for byte: one fill value, no other request's bytes.
-    const chunk = stored(uploadDir, idOf(url))?.subarray(offset, offset + CHUNK)
+    const chunk = (await stored(storage, idOf(url)))?.subarray(offset, offset + CHUNK)
     t.equal(chunk?.length, CHUNK, `round ${round}: the chunk is stored whole`)
     const values = new Set(chunk ?? [])
     t.same([...values], [fill(round, winner.i)], `round ${round}: the stored chunk holds only the winner's byte value (found ${[...values].join(',')})`)
@@ -45,17 +45,17 @@ t.test(`${WRITERS} concurrent PATCHes at the same offset: one wins, the others g
     t.equal(h.headers['upload-offset'], String(offset + CHUNK), `round ${round}: HEAD reports the winner's offset`)
   }
 
-  await assertStored(t, url, uploadDir, Buffer.concat(expected), 'after both rounds')
+  await assertStored(t, url, storage, Buffer.concat(expected), 'after both rounds')
 })
 
 t.test(`${WRITERS} concurrent PATCHes over ${WRITERS} distinct uploads all succeed`, async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const urls = await Promise.all(Array.from({ length: WRITERS }, async () => create(endpoint, { 'Upload-Length': String(CHUNK) })))
   t.equal(new Set(urls).size, WRITERS, `${WRITERS} distinct uploads created concurrently`)
   const bodies = urls.map((_, i) => bytes(CHUNK, 1000 + i))
   const replies = await Promise.all(urls.map(async (url, i) => patch(url, 0, bodies[i]!)))
   t.same(replies.map((r) => r.status), replies.map(() => 204), `every PATCH answered 204 (statuses: ${summary(replies)})`)
-  for (const [i, url] of urls.entries()) await assertStored(t, url, uploadDir, bodies[i]!, `upload ${i}`)
+  for (const [i, url] of urls.entries()) await assertStored(t, url, storage, bodies[i]!, `upload ${i}`)
 })
 
 function summary (replies: Response[]): string {

@@ -1,8 +1,7 @@
 import t from 'tap'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { startServer } from './helpers/server.js'
 import { TUS, bytes, create, patch, send } from './helpers/http.js'
+import { stored } from './helpers/tus.js'
 
 t.test('OPTIONS advertises version, extensions and checksum algorithms', async (t) => {
   const { endpoint } = await startServer(t, { maxSize: 1000, expiration: 60_000 })
@@ -18,7 +17,7 @@ t.test('OPTIONS advertises version, extensions and checksum algorithms', async (
 })
 
 t.test('create, patch in two chunks, HEAD, bytes on disk', async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const data = bytes(100_000)
   const url = await create(endpoint, { 'Upload-Length': String(data.length) })
   t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/files\/[0-9a-f]{32}$/)
@@ -35,5 +34,5 @@ t.test('create, patch in two chunks, HEAD, bytes on disk', async (t) => {
   t.equal(res.status, 204)
   t.equal(res.headers['upload-offset'], '100000')
   const id = url.split('/').pop()!
-  t.ok(readFileSync(join(uploadDir, id)).equals(data), 'stored bytes equal the source')
+  t.ok((await stored(storage, id))?.equals(data), 'stored bytes equal the source')
 })

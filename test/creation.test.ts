@@ -2,14 +2,14 @@
 import t from 'tap'
 import { startServer } from './helpers/server.js'
 import { TUS, encodeMetadata, send } from './helpers/http.js'
-import { assertError, assertNothingStored, head, idOf, stored } from './helpers/tus.js'
+import { ON_S3, assertError, assertNothingStored, head, idOf, stored } from './helpers/tus.js'
 
 type Headers = Record<string, string | string[]>
 
 const post = async (endpoint: string, headers: Headers) => send('POST', endpoint + '/', { headers: { ...TUS, ...headers } })
 
-t.test('POST creates an upload: 201, absolute Location, Upload-Offset 0, an empty file and a row', async (t) => {
-  const { app, origin, endpoint, uploadDir } = await startServer(t)
+t.test('POST creates an upload: 201, absolute Location, Upload-Offset 0, an empty file (nothing in a bucket) and a row', async (t) => {
+  const { app, origin, endpoint, storage } = await startServer(t)
   const res = await post(endpoint, { 'Upload-Length': '1234', 'Upload-Metadata': encodeMetadata({ filename: 'a b.txt', filetype: 'text/plain' }) + ',empty' })
   t.equal(res.status, 201)
   t.equal(res.headers['tus-resumable'], '1.0.0')
@@ -17,7 +17,8 @@ t.test('POST creates an upload: 201, absolute Location, Upload-Offset 0, an empt
   const url = res.headers.location as string
   t.match(url, new RegExp(`^${origin.replace(/\./g, '\\.')}/files/[A-Za-z0-9_-]+$`), 'Location is absolute and under the endpoint')
   const id = idOf(url)
-  t.same(stored(uploadDir, id), Buffer.alloc(0), 'an empty file is created')
+  if (ON_S3) t.equal(await stored(storage, id), null, 'S3: nothing is in the bucket before the first byte')
+  else t.same(await stored(storage, id), Buffer.alloc(0), 'an empty file is created')
 
   const record = await app.tus.get(id)
   t.ok(record)
@@ -66,7 +67,7 @@ t.test('two uploads get different ids', async (t) => {
 })
 
 t.test('Upload-Length: 0 completes at once', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const res = await post(endpoint, { 'Upload-Length': '0' })
   t.equal(res.status, 201)
   t.equal(res.headers['upload-offset'], '0')
@@ -80,14 +81,26 @@ t.test('Upload-Length: 0 completes at once', async (t) => {
   t.equal(record?.offset, 0)
   t.equal(record?.length, 0)
   t.equal(record?.expiresAt, null)
-  t.same(stored(uploadDir, idOf(url)), Buffer.alloc(0))
+  t.same(await stored(storage, idOf(url)), Buffer.alloc(0), 'an empty file (on S3 an empty object)')
   const get = await send('GET', url)
   t.equal(get.status, 200, 'an empty finished upload downloads')
   t.equal(get.body.length, 0)
 })
 
 t.test('Upload-Length up to 2^53-1 is accepted', async (t) => {
-  const { app, endpoint } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
+  if (storage.s3 !== undefined) {
+    // On the S3 store an upload has at most 10,000 parts of s3.partSize, and maxSize defaults to that (TusS3Options.partSize).
+    t.comment('on the S3 store the largest upload is 10,000 parts of s3.partSize (the default maxSize), as intended; asserted instead')
+    const largest = storage.s3.partSize * 10_000
+    assertError(t, await post(endpoint, { 'Upload-Length': '9007199254740991' }), 413, '2^53-1 on S3')
+    assertError(t, await post(endpoint, { 'Upload-Length': String(largest + 1) }), 413, 'one byte past 10,000 parts')
+    const res = await post(endpoint, { 'Upload-Length': String(largest) })
+    t.equal(res.status, 201, '10,000 parts of s3.partSize are accepted')
+    t.equal((await app.tus.get(idOf(res.headers.location as string)))?.length, largest)
+    t.equal((await send('OPTIONS', endpoint + '/')).headers['tus-max-size'], String(largest), 'and advertised as Tus-Max-Size')
+    return
+  }
   const res = await post(endpoint, { 'Upload-Length': '9007199254740991' })
   t.equal(res.status, 201)
   const record = await app.tus.get(idOf(res.headers.location as string))
@@ -96,7 +109,7 @@ t.test('Upload-Length up to 2^53-1 is accepted', async (t) => {
 })
 
 t.test('length headers: exactly one of Upload-Length and Upload-Defer-Length: 1', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const cases: Array<[string, Headers]> = [
     ['neither', {}],
     ['both', { 'Upload-Length': '10', 'Upload-Defer-Length': '1' }],
@@ -124,11 +137,11 @@ t.test('length headers: exactly one of Upload-Length and Upload-Defer-Length: 1'
     assertError(t, res, 400, label)
     t.equal(res.headers.location, undefined, `${label}: no Location`)
   }
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
 })
 
 t.test('Upload-Metadata: malformed values are rejected with 400', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const good = Buffer.from('x').toString('base64')
   const cases: Array<[string, string | string[]]> = [
     ['bad base64 characters', 'filename a$b!'],
@@ -147,20 +160,20 @@ t.test('Upload-Metadata: malformed values are rejected with 400', async (t) => {
     const res = await post(endpoint, { 'Upload-Length': '10', 'Upload-Metadata': metadata })
     assertError(t, res, 400, label)
   }
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
 })
 
 t.test('Upload-Metadata sent twice is rejected with 400', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const good = Buffer.from('x').toString('base64')
   // Two header lines with different keys: each alone is valid, but the header is repeated.
   const res = await post(endpoint, { 'Upload-Length': '10', 'Upload-Metadata': [`a ${good}`, `b ${good}`] })
   assertError(t, res, 400, 'repeated Upload-Metadata')
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
 })
 
 t.test('Upload-Metadata: size limit (default 4096 bytes)', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   // 'abc ' + 4092 base64 characters = 4096 bytes; one more key character makes 4097.
   const exact = 'abc ' + 'QUJD'.repeat(1023)
   const over = 'abcd ' + 'QUJD'.repeat(1023)
@@ -169,7 +182,7 @@ t.test('Upload-Metadata: size limit (default 4096 bytes)', async (t) => {
 
   const res = await post(endpoint, { 'Upload-Length': '1', 'Upload-Metadata': over })
   assertError(t, res, 400, '4097 bytes')
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
 
   const ok = await post(endpoint, { 'Upload-Length': '1', 'Upload-Metadata': exact })
   t.equal(ok.status, 201, 'exactly 4096 bytes is accepted')
@@ -178,21 +191,21 @@ t.test('Upload-Metadata: size limit (default 4096 bytes)', async (t) => {
 })
 
 t.test('Upload-Metadata: size limit follows maxMetadataSize', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t, { maxMetadataSize: 20 })
+  const { app, endpoint, storage } = await startServer(t, { maxMetadataSize: 20 })
   const meta = (n: number): string => 'k' + 'x'.repeat(n - 1) // a single key of n bytes, no value
   const over = await post(endpoint, { 'Upload-Length': '1', 'Upload-Metadata': meta(21) })
   assertError(t, over, 400, '21 bytes')
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
   const ok = await post(endpoint, { 'Upload-Length': '1', 'Upload-Metadata': meta(20) })
   t.equal(ok.status, 201, '20 bytes is accepted')
 })
 
 t.test('Upload-Length larger than maxSize answers 413 and stores nothing', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t, { maxSize: 1000 })
+  const { app, endpoint, storage } = await startServer(t, { maxSize: 1000 })
   const res = await post(endpoint, { 'Upload-Length': '1001' })
   assertError(t, res, 413)
   t.equal(res.headers.location, undefined)
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
   const ok = await post(endpoint, { 'Upload-Length': '1000' })
   t.equal(ok.status, 201, 'exactly maxSize is accepted')
   const opts = await send('OPTIONS', endpoint + '/')
@@ -201,10 +214,10 @@ t.test('Upload-Length larger than maxSize answers 413 and stores nothing', async
 
 t.test('a rejected creation is checked before onCreate runs', async (t) => {
   let calls = 0
-  const { app, endpoint, uploadDir } = await startServer(t, { maxSize: 10, onCreate: () => { calls++ } })
+  const { app, endpoint, storage } = await startServer(t, { maxSize: 10, onCreate: () => { calls++ } })
   assertError(t, await post(endpoint, { 'Upload-Length': '11' }), 413)
   assertError(t, await post(endpoint, { 'Upload-Length': 'x' }), 400)
   assertError(t, await post(endpoint, { 'Upload-Length': '1', 'Upload-Metadata': 'a !' }), 400)
   t.equal(calls, 0)
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
 })

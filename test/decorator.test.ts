@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream'
 import type { TerminateHookPayload } from '../lib/index.js'
 import { startServer } from './helpers/server.js'
 import { TUS, bytes, create, patch, send } from './helpers/http.js'
-import { head, idOf, sleep, stored, storedSize, waitFor } from './helpers/tus.js'
+import { ON_S3, head, idOf, sleep, stored, storedSize, waitFor } from './helpers/tus.js'
 
 async function readAll (stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = []
@@ -68,7 +68,8 @@ t.test('createReadStream: exact bytes, a range, and unknown ids', async (t) => {
   const url = await create(endpoint, { 'Upload-Length': String(data.length) })
   await patch(url, 0, data.subarray(0, 4000))
   const id = idOf(url)
-  t.ok((await readAll(await app.tus.createReadStream(id))).equals(data.subarray(0, 4000)), 'an unfinished upload reads what is stored')
+  if (ON_S3) t.comment('skipped on the S3 store: createReadStream of an unfinished upload is not supported there (its bytes are not one object yet), as intended')
+  else t.ok((await readAll(await app.tus.createReadStream(id))).equals(data.subarray(0, 4000)), 'an unfinished upload reads what is stored')
   await patch(url, 4000, data.subarray(4000))
   t.ok((await readAll(await app.tus.createReadStream(id))).equals(data), 'whole file')
   t.ok((await readAll(await app.tus.createReadStream(id, { start: 100, end: 199 }))).equals(data.subarray(100, 200)), 'inclusive range')
@@ -81,13 +82,13 @@ t.test('createReadStream: exact bytes, a range, and unknown ids', async (t) => {
 
 t.test('delete: true, then false; reason server', async (t) => {
   const terminated: TerminateHookPayload[] = []
-  const { app, endpoint, uploadDir } = await startServer(t, { onTerminate: (p) => { terminated.push(p) } })
+  const { app, endpoint, storage } = await startServer(t, { onTerminate: (p) => { terminated.push(p) } })
   const url = await create(endpoint, { 'Upload-Length': '10' })
   await patch(url, 0, Buffer.from('abc'))
   const id = idOf(url)
   t.equal(await app.tus.delete(id), true)
   t.equal(await app.tus.get(id), undefined)
-  t.equal(stored(uploadDir, id), null)
+  t.equal(await stored(storage, id), null)
   t.equal((await head(url)).status, 404)
   t.equal(await app.tus.delete(id), false, 'second time false')
   t.equal(await app.tus.delete('nope'), false)
@@ -99,7 +100,7 @@ t.test('delete: true, then false; reason server', async (t) => {
 })
 
 t.test('delete of an upload being written answers false', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const url = await create(endpoint, { 'Upload-Length': '100' })
   const id = idOf(url)
   let release: () => void = () => {}
@@ -111,8 +112,8 @@ t.test('delete of an upload being written answers false', async (t) => {
       void gate.then(() => req.end(Buffer.alloc(50, 2)))
     }
   })
-  // the first half reaching the file means the PATCH holds the upload's lock
-  await waitFor(() => storedSize(uploadDir, id) === 50, 3000, 'the first half on disk')
+  // the first half reaching the file (on S3: sent to the bucket) means the PATCH holds the upload's lock
+  await waitFor(async () => await storedSize(storage, id) === 50, 3000, 'the first half stored')
   t.equal(await app.tus.delete(id), false, 'busy upload is not deleted')
   release()
   const res = await pending

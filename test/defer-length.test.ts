@@ -7,7 +7,7 @@ import { assertError, assertStored, head, idOf, stored } from './helpers/tus.js'
 const DEFER = { 'Upload-Defer-Length': '1' }
 
 t.test('POST with Upload-Defer-Length: 1; HEAD says deferred; a later PATCH declares the length and completes', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const res = await send('POST', endpoint + '/', { headers: { ...TUS, ...DEFER } })
   t.equal(res.status, 201)
   t.equal(res.headers['upload-offset'], '0')
@@ -46,11 +46,11 @@ t.test('POST with Upload-Defer-Length: 1; HEAD says deferred; a later PATCH decl
   t.equal(p.status, 204)
   t.equal(p.headers['upload-offset'], '3000')
   t.ok((await app.tus.get(id))?.completedAt instanceof Date, 'complete')
-  t.ok(stored(uploadDir, id)?.equals(data), 'stored bytes equal the source')
+  t.ok((await stored(storage, id))?.equals(data), 'stored bytes equal the source')
 })
 
 t.test('declaring the length equal to the offset with an empty PATCH completes the upload', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const url = await create(endpoint, DEFER)
   const data = bytes(500, 3)
   t.equal((await patch(url, 0, data)).status, 204)
@@ -63,7 +63,7 @@ t.test('declaring the length equal to the offset with an empty PATCH completes t
   const record = await app.tus.get(idOf(url))
   t.equal(record?.length, 500)
   t.ok(record?.completedAt instanceof Date, 'complete')
-  await assertStored(t, url, uploadDir, data)
+  await assertStored(t, url, storage, data)
 })
 
 t.test('a deferred upload can declare length 0 on its first PATCH', async (t) => {
@@ -76,7 +76,7 @@ t.test('a deferred upload can declare length 0 on its first PATCH', async (t) =>
 })
 
 t.test('Upload-Length smaller than the offset answers 400 and changes nothing', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const url = await create(endpoint, DEFER)
   const data = bytes(1000, 5)
   t.equal((await patch(url, 0, data)).status, 204)
@@ -87,11 +87,11 @@ t.test('Upload-Length smaller than the offset answers 400 and changes nothing', 
   t.equal(h.headers['upload-defer-length'], '1', 'still deferred')
   t.equal(h.headers['upload-length'], undefined)
   t.equal((await app.tus.get(idOf(url)))?.length, null)
-  await assertStored(t, url, uploadDir, data)
+  await assertStored(t, url, storage, data)
 })
 
 t.test('changing an already set length answers 400 and changes nothing', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const url = await create(endpoint, DEFER)
   const data = bytes(100, 9)
   t.equal((await patch(url, 0, data.subarray(0, 40), { 'Upload-Length': '100' })).status, 204)
@@ -101,19 +101,19 @@ t.test('changing an already set length answers 400 and changes nothing', async (
     assertError(t, res, 400, `Upload-Length ${length}`)
   }
   t.equal((await app.tus.get(idOf(url)))?.length, 100)
-  await assertStored(t, url, uploadDir, data.subarray(0, 40), 'after the rejected PATCHes')
+  await assertStored(t, url, storage, data.subarray(0, 40), 'after the rejected PATCHes')
 
   // Same for an upload created with its length.
   const fixed = await create(endpoint, { 'Upload-Length': '10' })
   const res = await patch(fixed, 0, Buffer.from('0123456789'), { 'Upload-Length': '11' })
   assertError(t, res, 400, 'fixed length')
-  await assertStored(t, fixed, uploadDir, Buffer.alloc(0))
+  await assertStored(t, fixed, storage, Buffer.alloc(0))
   const same = await patch(fixed, 0, Buffer.from('0123456789'), { 'Upload-Length': '10' })
   t.equal(same.status, 204, 'repeating the length it was created with is fine')
 })
 
 t.test('a malformed Upload-Length on PATCH answers 400', async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const url = await create(endpoint, DEFER)
   for (const value of ['abc', '-1', '1e3', '9007199254740993']) {
     const res = await patch(url, 0, Buffer.from('x'), { 'Upload-Length': value })
@@ -121,11 +121,11 @@ t.test('a malformed Upload-Length on PATCH answers 400', async (t) => {
   }
   const h = await head(url)
   t.equal(h.headers['upload-defer-length'], '1')
-  await assertStored(t, url, uploadDir, Buffer.alloc(0))
+  await assertStored(t, url, storage, Buffer.alloc(0))
 })
 
 t.test('a deferred length above maxSize answers 413; bytes past maxSize answer 413', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t, { maxSize: 100 })
+  const { app, endpoint, storage } = await startServer(t, { maxSize: 100 })
   const url = await create(endpoint, DEFER)
   const res = await patch(url, 0, Buffer.alloc(0), { 'Upload-Length': '101' })
   assertError(t, res, 413, 'declared length')
@@ -134,7 +134,7 @@ t.test('a deferred length above maxSize answers 413; bytes past maxSize answer 4
   const data = bytes(101, 4)
   const big = await patch(url, 0, data)
   assertError(t, big, 413, 'body past maxSize')
-  await assertStored(t, url, uploadDir, Buffer.alloc(0), 'nothing kept')
+  await assertStored(t, url, storage, Buffer.alloc(0), 'nothing kept')
 
   t.equal((await patch(url, 0, data.subarray(0, 100))).status, 204, 'exactly maxSize fits')
   t.equal((await patch(url, 100, Buffer.alloc(0), { 'Upload-Length': '100' })).status, 204)
@@ -142,7 +142,7 @@ t.test('a deferred length above maxSize answers 413; bytes past maxSize answer 4
 })
 
 t.test('a PATCH that declares a length and then breaks it keeps nothing, not even the length', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const url = await create(endpoint, DEFER)
   const data = bytes(10, 8)
 
@@ -153,21 +153,21 @@ t.test('a PATCH that declares a length and then breaks it keeps nothing, not eve
   t.equal(h.headers['upload-defer-length'], '1', 'still deferred after the rejected PATCH')
   t.equal(h.headers['upload-length'], undefined, 'no Upload-Length after the rejected PATCH')
   t.equal((await app.tus.get(idOf(url)))?.length, null, 'the row has no length')
-  await assertStored(t, url, uploadDir, Buffer.alloc(0))
+  await assertStored(t, url, storage, Buffer.alloc(0))
 
   // So the corrected retry goes through.
   const retry = await patch(url, 0, data, { 'Upload-Length': '10' })
   t.equal(retry.status, 204, `the corrected retry is accepted (${retry.text})`)
-  await assertStored(t, url, uploadDir, retry.status === 204 ? data : Buffer.alloc(0))
+  await assertStored(t, url, storage, retry.status === 204 ? data : Buffer.alloc(0))
 })
 
 t.test('a PATCH that declares a length with a bad checksum keeps nothing, not even the length', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const url = await create(endpoint, DEFER)
   const data = bytes(10, 9)
   const res = await patch(url, 0, data, { 'Upload-Length': '10', 'Upload-Checksum': 'sha1 ' + Buffer.alloc(20).toString('base64') })
   assertError(t, res, 460)
   t.equal((await head(url)).headers['upload-defer-length'], '1', 'still deferred after the 460')
   t.equal((await app.tus.get(idOf(url)))?.length, null, 'the row has no length after the 460')
-  await assertStored(t, url, uploadDir, Buffer.alloc(0))
+  await assertStored(t, url, storage, Buffer.alloc(0))
 })

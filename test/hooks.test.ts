@@ -5,12 +5,13 @@ import { join } from 'node:path'
 import { TusError, type CompleteHookPayload, type UploadRecord } from '../lib/index.js'
 import { startServer } from './helpers/server.js'
 import { TUS, bytes, create, encodeMetadata, patch, send } from './helpers/http.js'
+import { objectKey, putObject, readKey } from './helpers/store.js'
 import { assertError, assertNothingStored, head, idOf, stored } from './helpers/tus.js'
 
 const post = async (endpoint: string, headers: Record<string, string>) => send('POST', endpoint + '/', { headers: { ...TUS, ...headers } })
 
 t.test('onCreate rejects with a TusError: its status and reason, nothing stored', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t, {
+  const { app, endpoint, storage } = await startServer(t, {
     onCreate: ({ upload }) => {
       if (upload.metadata.filetype === 'application/pdf') throw new TusError(403, 'no pdfs')
     }
@@ -19,7 +20,7 @@ t.test('onCreate rejects with a TusError: its status and reason, nothing stored'
   assertError(t, res, 403)
   t.equal(res.text, 'no pdfs')
   t.equal(res.headers.location, undefined)
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
 
   // with a creation body too: nothing is written
   const withBody = await send('POST', endpoint + '/', {
@@ -28,7 +29,7 @@ t.test('onCreate rejects with a TusError: its status and reason, nothing stored'
   })
   assertError(t, withBody, 403)
   t.equal(withBody.text, 'no pdfs')
-  await assertNothingStored(t, app, uploadDir, 'with body')
+  await assertNothingStored(t, app, storage, 'with body')
 
   const ok = await post(endpoint, { 'Upload-Length': '10', 'Upload-Metadata': encodeMetadata({ filetype: 'image/png' }) })
   t.equal(ok.status, 201, 'other uploads pass')
@@ -62,36 +63,40 @@ t.test('onCreate may replace the metadata; HEAD shows it', async (t) => {
 })
 
 t.test('onCreate may choose the id', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t, { onCreate: () => ({ id: 'my-custom-id' }) })
+  const { app, endpoint, storage } = await startServer(t, { onCreate: () => ({ id: 'my-custom-id' }) })
   const res = await post(endpoint, { 'Upload-Length': '4' })
   t.equal(res.status, 201)
   const url = res.headers.location as string
   t.ok(url.endsWith('/files/my-custom-id'), url)
   t.ok(await app.tus.get('my-custom-id'))
   t.equal((await patch(url, 0, Buffer.from('data'))).status, 204)
-  t.same(stored(uploadDir, 'my-custom-id'), Buffer.from('data'))
+  t.same(await stored(storage, 'my-custom-id'), Buffer.from('data'))
   // the same id again is a conflict and leaves the first alone
   const again = await post(endpoint, { 'Upload-Length': '4' })
   assertError(t, again, 409, 'id taken')
-  t.same(stored(uploadDir, 'my-custom-id'), Buffer.from('data'))
+  t.same(await stored(storage, 'my-custom-id'), Buffer.from('data'))
   t.equal((await app.tus.list()).length, 1)
 })
 
 t.test('onCreate choosing an id whose bytes exist without a row (a stray file): 409, the file untouched', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t, { onCreate: () => ({ id: 'stray-id' }) })
-  writeFileSync(join(uploadDir, 'stray-id'), 'not yours')
+  const { app, endpoint, storage } = await startServer(t, { onCreate: () => ({ id: 'stray-id' }) })
+  // On the S3 store the stray bytes are an object at the upload's key, <prefix>stray-id.
+  const s3 = storage.s3
+  if (s3 === undefined) writeFileSync(join(storage.uploadDir, 'stray-id'), 'not yours')
+  else await putObject(s3, objectKey(s3, 'stray-id'), 'not yours')
   assertError(t, await post(endpoint, { 'Upload-Length': '4' }), 409, 'creation')
   const withBody = await send('POST', endpoint + '/', { headers: { ...TUS, 'Upload-Length': '4', 'Content-Type': 'application/offset+octet-stream' }, body: Buffer.from('data') })
   assertError(t, withBody, 409, 'creation-with-upload')
-  t.equal(readFileSync(join(uploadDir, 'stray-id'), 'utf8'), 'not yours')
+  const left = s3 === undefined ? readFileSync(join(storage.uploadDir, 'stray-id')) : await readKey(s3, objectKey(s3, 'stray-id'))
+  t.equal(left?.toString('utf8'), 'not yours', 'the stray bytes are untouched')
   t.equal((await app.tus.list()).length, 0)
 })
 
 t.test('onCreate choosing an invalid id: 500, nothing stored', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t, { onCreate: () => ({ id: '../escape' }) })
+  const { app, endpoint, storage } = await startServer(t, { onCreate: () => ({ id: '../escape' }) })
   const res = await post(endpoint, { 'Upload-Length': '4' })
   assertError(t, res, 500)
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
 })
 
 t.test('several handlers run in registration order, later ones see earlier changes', async (t) => {
@@ -125,12 +130,12 @@ t.test('several handlers run in registration order, later ones see earlier chang
   ])
 })
 
-t.test('onComplete gets the finished upload, the request, and the file is complete on disk', async (t) => {
+t.test('onComplete gets the finished upload, the request, and the file is complete on disk (the object in the bucket)', async (t) => {
   const calls: Array<{ payload: CompleteHookPayload, onDisk: Buffer, record: UploadRecord | undefined }> = []
   const data = bytes(50_000, 3)
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   app.tus.addHook('onComplete', async (payload) => {
-    calls.push({ payload, onDisk: readFileSync(join(uploadDir, payload.upload.id)), record: await app.tus.get(payload.upload.id) })
+    calls.push({ payload, onDisk: await stored(storage, payload.upload.id) ?? Buffer.from('(nothing stored)'), record: await app.tus.get(payload.upload.id) })
   })
   const url = await create(endpoint, { 'Upload-Length': String(data.length), 'Upload-Metadata': encodeMetadata({ filename: 'f.bin' }) })
   t.equal((await patch(url, 0, data.subarray(0, 20_000))).status, 204)
@@ -158,7 +163,7 @@ t.test('onComplete gets the finished upload, the request, and the file is comple
 })
 
 t.test('onComplete throwing a TusError: the last PATCH answers with it', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t, {
+  const { app, endpoint, storage } = await startServer(t, {
     onComplete: () => { throw new TusError(422, 'virus found') }
   })
   const data = bytes(100, 4)
@@ -170,7 +175,7 @@ t.test('onComplete throwing a TusError: the last PATCH answers with it', async (
   // the bytes did arrive; what to do with them is the hook's business
   const h = await head(url)
   t.equal(h.headers['upload-offset'], '100')
-  t.ok(stored(uploadDir, idOf(url))?.equals(data))
+  t.ok((await stored(storage, idOf(url)))?.equals(data))
   t.ok((await app.tus.get(idOf(url)))?.completedAt instanceof Date)
 })
 

@@ -50,7 +50,7 @@ t.test('X-Forwarded-* is honoured with trustProxy: true', async (t) => {
 })
 
 t.test('custom prefix /api/uploads works end to end', async (t) => {
-  const { app, origin, endpoint, uploadDir } = await startServer(t, { prefix: '/api/uploads' })
+  const { app, origin, endpoint, storage } = await startServer(t, { prefix: '/api/uploads' })
   t.equal(endpoint, `${origin}/api/uploads`)
   t.equal(app.tus.prefix, '/api/uploads')
 
@@ -70,7 +70,7 @@ t.test('custom prefix /api/uploads works end to end', async (t) => {
   const h = await head(url)
   t.equal(h.status, 200)
   t.equal(h.headers['upload-offset'], String(data.length))
-  t.ok(stored(uploadDir, idOf(url))?.equals(data))
+  t.ok((await stored(storage, idOf(url)))?.equals(data))
   const get = await send('GET', url)
   t.equal(get.status, 200)
   t.ok(get.body.equals(data))

@@ -8,7 +8,7 @@ const override = async (url: string, method: string, headers: Record<string, str
   send('POST', url, { headers: { ...TUS, 'X-HTTP-Method-Override': method, ...headers }, body })
 
 t.test('override PATCH writes like a PATCH', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const data = bytes(2000, 1)
   const url = await create(endpoint, { 'Upload-Length': String(data.length) })
   let res = await override(url, 'PATCH', { ...OCTET, 'Upload-Offset': '0' }, data.subarray(0, 1200))
@@ -21,7 +21,7 @@ t.test('override PATCH writes like a PATCH', async (t) => {
   res = await override(url, 'patch', { ...OCTET, 'Upload-Offset': '1200' }, data.subarray(1200))
   t.equal(res.status, 204, res.text)
   t.equal(res.headers['upload-offset'], '2000')
-  t.ok(stored(uploadDir, idOf(url))?.equals(data), 'bytes on disk are exact')
+  t.ok((await stored(storage, idOf(url)))?.equals(data), 'bytes on disk are exact')
   t.ok((await app.tus.get(idOf(url)))?.completedAt instanceof Date, 'finished')
 
   // the same rules as PATCH: wrong offset is 409
@@ -33,13 +33,13 @@ t.test('override PATCH writes like a PATCH', async (t) => {
 })
 
 t.test('override DELETE terminates', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const url = await create(endpoint, { 'Upload-Length': '10' })
   const res = await override(url, 'DELETE')
   t.equal(res.status, 204, res.text)
   t.equal((await head(url)).status, 404)
   t.equal(await app.tus.get(idOf(url)), undefined)
-  t.equal(stored(uploadDir, idOf(url)), null)
+  t.equal(await stored(storage, idOf(url)), null)
   assertError(t, await override(url, 'DELETE'), 404, 'second time')
 })
 

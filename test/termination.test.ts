@@ -7,12 +7,12 @@ import { assertError, head, idOf, stored } from './helpers/tus.js'
 
 t.test('DELETE: 204, then HEAD 404, file and row gone, onTerminate told', async (t) => {
   const calls: TerminateHookPayload[] = []
-  const { app, endpoint, uploadDir } = await startServer(t, { onTerminate: (payload) => { calls.push(payload) } })
+  const { app, endpoint, storage } = await startServer(t, { onTerminate: (payload) => { calls.push(payload) } })
   const data = bytes(500)
   const url = await create(endpoint, { 'Upload-Length': '1000', 'Upload-Metadata': `filename ${Buffer.from('a.bin').toString('base64')}` })
   t.equal((await patch(url, 0, data)).status, 204)
   const id = idOf(url)
-  t.ok(stored(uploadDir, id)?.equals(data), 'bytes are there before')
+  t.ok((await stored(storage, id))?.equals(data), 'bytes are there before')
 
   const res = await send('DELETE', url, { headers: TUS })
   t.equal(res.status, 204)
@@ -21,7 +21,7 @@ t.test('DELETE: 204, then HEAD 404, file and row gone, onTerminate told', async 
 
   const h = await head(url)
   t.equal(h.status, 404)
-  t.equal(stored(uploadDir, id), null, 'file is gone')
+  t.equal(await stored(storage, id), null, 'file is gone')
   t.equal(await app.tus.get(id), undefined, 'row is gone')
   t.equal((await patch(url, 500, Buffer.from('x'))).status, 404, 'PATCH after DELETE is 404')
   t.equal((await send('GET', url)).status, 404, 'GET after DELETE is 404')
@@ -38,12 +38,12 @@ t.test('DELETE: 204, then HEAD 404, file and row gone, onTerminate told', async 
 })
 
 t.test('DELETE of a finished upload', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   const url = await create(endpoint, { 'Upload-Length': '3' })
   await patch(url, 0, Buffer.from('abc'))
   t.equal((await send('DELETE', url, { headers: TUS })).status, 204)
   t.equal((await head(url)).status, 404)
-  t.equal(stored(uploadDir, idOf(url)), null)
+  t.equal(await stored(storage, idOf(url)), null)
   t.equal(await app.tus.get(idOf(url)), undefined)
 })
 

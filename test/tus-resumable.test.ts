@@ -14,7 +14,7 @@ const BAD_VERSIONS: Array<[string, Record<string, string | string[]>]> = [
 ]
 
 t.test('POST without a supported Tus-Resumable answers 412 with Tus-Version and creates nothing', async (t) => {
-  const { app, endpoint, uploadDir } = await startServer(t)
+  const { app, endpoint, storage } = await startServer(t)
   for (const [label, version] of BAD_VERSIONS) {
     const res = await send('POST', endpoint + '/', { headers: { ...version, 'Upload-Length': '10' } })
     assertError(t, res, 412, label)
@@ -25,11 +25,11 @@ t.test('POST without a supported Tus-Resumable answers 412 with Tus-Version and 
   const res = await send('POST', endpoint + '/', { headers: { ...OCTET, 'Upload-Length': '4' }, body: Buffer.from('abcd') })
   assertError(t, res, 412, 'creation-with-upload')
   t.equal(res.headers['tus-version'], '1.0.0')
-  await assertNothingStored(t, app, uploadDir)
+  await assertNothingStored(t, app, storage)
 })
 
 t.test('PATCH without a supported Tus-Resumable answers 412 and writes nothing', async (t) => {
-  const { endpoint, uploadDir } = await startServer(t)
+  const { endpoint, storage } = await startServer(t)
   const url = await create(endpoint, { 'Upload-Length': '8' })
   for (const [label, version] of BAD_VERSIONS) {
     const res = await send('PATCH', url, { headers: { ...version, ...OCTET, 'Upload-Offset': '0' }, body: Buffer.from('12345678') })
@@ -37,7 +37,7 @@ t.test('PATCH without a supported Tus-Resumable answers 412 and writes nothing',
     t.equal(res.headers['tus-version'], '1.0.0', `${label}: Tus-Version`)
     t.equal(res.headers['upload-offset'], undefined, `${label}: no Upload-Offset on a rejected PATCH`)
   }
-  await assertStored(t, url, uploadDir, Buffer.alloc(0), 'after the rejected PATCHes')
+  await assertStored(t, url, storage, Buffer.alloc(0), 'after the rejected PATCHes')
   t.equal((await patch(url, 0, Buffer.from('12345678'))).status, 204, 'the same PATCH with the header works')
 })
 

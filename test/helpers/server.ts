@@ -2,13 +2,17 @@
  * Starts the plugin in a real Fastify server on 127.0.0.1 with its own temp dir
  * and SQLite file, or, with TUS_TEST_BACKEND=postgres, its own PostgreSQL
  * schema (dropped at teardown). A test that passes its own `db` gets that.
+ * The bytes go to the temp dir's `uploads`, or, with TUS_TEST_STORE=s3, to a
+ * bucket, under a key prefix of the server's own (emptied at teardown;
+ * helpers/store.ts), unless the test passed its own `s3` or `uploadDir`.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import tus, { type TusPluginOptions } from '../../lib/index.js'
 import { BACKEND, POSTGRES_URL, dropSchema, newSchemaName } from './postgres.js'
+import { ON_S3, S3_UPLOAD_DIRS, testS3Storage, type Storage } from './store.js'
 
 export interface TestServer {
   app: FastifyInstance
@@ -22,6 +26,8 @@ export interface TestServer {
   dbPath: string
   /** The PostgreSQL schema of this server, when it runs on PostgreSQL. */
   schema?: string
+  /** Where the bytes are: `uploadDir`, or a bucket (`storage.s3`) on the S3 store. What the stored-bytes helpers take. */
+  storage: Storage
 }
 
 interface Teardown { teardown(fn: () => unknown): void }
@@ -55,12 +61,24 @@ export async function startServer (
   const dbPath = join(dir, 'uploads.db')
   const schema = BACKEND === 'postgres' && options.db === undefined ? newSchemaName() : undefined
   const database: TusPluginOptions = schema === undefined ? { db: dbPath } : { db: POSTGRES_URL, schema, poolSize: 5 }
-  // Teardowns run last-registered first: the app closes, then its schema goes.
+  // Teardowns run last-registered first: the app closes, then its schema and its objects go.
   if (schema !== undefined) t.teardown(async () => dropSchema(schema))
+  const storage: Storage = { uploadDir: options.uploadDir ?? uploadDir }
+  let bytes: TusPluginOptions = {}
+  if (options.s3 !== undefined) {
+    storage.s3 = { bucket: options.s3.bucket, prefix: options.s3.prefix ?? '', partSize: options.s3.partSize ?? 8 << 20 }
+  } else if (ON_S3 && options.uploadDir === undefined) {
+    const { option, location } = await testS3Storage(t)
+    storage.s3 = location
+    bytes = { s3: option }
+    // Created empty, so the tests' "nothing in uploadDir" checks also say that nothing went to disk.
+    mkdirSync(uploadDir)
+    S3_UPLOAD_DIRS.add(uploadDir)
+  }
   const app = Fastify({ logger: false, ...fastifyOptions })
   if (setup !== undefined) await setup(app)
-  await app.register(tus, { uploadDir, ...database, ...options })
+  await app.register(tus, { uploadDir, ...database, ...bytes, ...options })
   const origin = await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
-  return { app, origin, endpoint: `${origin}${options.prefix ?? '/files'}`, dir, uploadDir, dbPath, schema }
+  return { app, origin, endpoint: `${origin}${options.prefix ?? '/files'}`, dir, uploadDir, dbPath, schema, storage }
 }

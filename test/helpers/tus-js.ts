@@ -1,10 +1,18 @@
 /** Helpers for driving the real tus-js-client against the test server. */
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import * as tus from 'tus-js-client'
 import { TUS, send, sha256 } from './http.js'
+import { stored } from './tus.js'
+import { ON_S3, holdings, type Storage } from './store.js'
+
+/**
+ * How long an upload may take before it counts as hung. On the S3 store every
+ * PATCH below a part reads the tail back and writes it longer, so uploads in
+ * small chunks move several times their size through the bucket (an 8 MiB
+ * upload in 256 KiB chunks about 75 MiB): seconds on a loaded machine.
+ */
+export const UPLOAD_TIMEOUT = ON_S3 ? 30_000 : 8000
 
 /** What tus-js-client accepts as a source; a Node Readable is accepted at runtime but not typed. */
 export type TusSource = ConstructorParameters<typeof tus.Upload>[0]
@@ -23,7 +31,7 @@ export interface Finished {
  * onError, and rejects (aborting the upload) after `timeout` ms.
  * `configure` receives the Upload before start(), e.g. to keep a handle for abort().
  */
-export function runUpload (source: TusSource, options: TusOptions, timeout = 8000, configure?: (upload: tus.Upload) => void): Promise<Finished> {
+export function runUpload (source: TusSource, options: TusOptions, timeout = UPLOAD_TIMEOUT, configure?: (upload: tus.Upload) => void): Promise<Finished> {
   return new Promise((resolve, reject) => {
     let settled = false
     const upload = new tus.Upload(source, {
@@ -58,7 +66,7 @@ export function runUpload (source: TusSource, options: TusOptions, timeout = 800
 }
 
 /** The error a tus-js-client upload failed with (throws if it succeeded). */
-export async function uploadFailure (source: TusSource, options: TusOptions, timeout = 8000): Promise<tus.DetailedError> {
+export async function uploadFailure (source: TusSource, options: TusOptions, timeout = UPLOAD_TIMEOUT): Promise<tus.DetailedError> {
   const outcome = await runUpload(source, options, timeout).then(() => undefined, (err: unknown) => err)
   if (outcome === undefined) throw new Error('expected the upload to fail, but it succeeded')
   return outcome as tus.DetailedError
@@ -67,10 +75,9 @@ export async function uploadFailure (source: TusSource, options: TusOptions, tim
 /** The upload id is the last path segment of its URL. */
 export const idFromUrl = (url: string): string => new URL(url).pathname.split('/').pop() as string
 
-/** The bytes stored for an id, or null when there is no file. */
-export function storedBytes (uploadDir: string, id: string): Buffer | null {
-  const path = join(uploadDir, id)
-  return existsSync(path) ? readFileSync(path) : null
+/** The bytes stored for an id, or null when nothing is stored (the file on disk, or the object in the bucket: see stored() in tus.ts). */
+export async function storedBytes (storage: Storage, id: string): Promise<Buffer | null> {
+  return stored(storage, id)
 }
 
 export interface SeenRequest {
@@ -110,18 +117,23 @@ export function recordRequests (app: FastifyInstance): SeenRequest[] {
 type Assert = Pick<Test, 'equal' | 'ok' | 'not'>
 
 /**
- * A finished upload as the server sees it: the file on disk is byte-exact
- * (length and sha256), HEAD reports offset = length = data.length, and the row
- * is complete.
+ * A finished upload as the server sees it: the stored file (or, on the S3
+ * store, the object in the bucket) is byte-exact (length and sha256), HEAD
+ * reports offset = length = data.length, and the row is complete.
  */
-export async function assertComplete (t: Assert, app: FastifyInstance, uploadDir: string, url: string, data: Buffer, label = ''): Promise<void> {
+export async function assertComplete (t: Assert, app: FastifyInstance, storage: Storage, url: string, data: Buffer, label = ''): Promise<void> {
   const p = label === '' ? '' : `${label}: `
   const id = idFromUrl(url)
-  const onDisk = storedBytes(uploadDir, id)
+  const onDisk = await storedBytes(storage, id)
   t.ok(onDisk !== null, `${p}a file exists for ${id}`)
   t.equal(onDisk?.length, data.length, `${p}stored file has ${data.length} bytes`)
   t.equal(onDisk === null ? null : sha256(onDisk), sha256(data), `${p}stored sha256 equals the source's`)
   t.ok(onDisk?.equals(data) === true, `${p}stored bytes equal the source`)
+  if (storage.s3 !== undefined) {
+    const held = await holdings(storage.s3, id)
+    t.equal(held.tails.length, 0, `${p}no tail object left in the bucket`)
+    t.equal(held.uploads.length, 0, `${p}no multipart upload left in the bucket`)
+  }
 
   const res = await send('HEAD', url, { headers: TUS })
   t.equal(res.status, 200, `${p}HEAD 200`)
