@@ -4,8 +4,8 @@
 import t from 'tap'
 import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import type { ChildProcess } from 'node:child_process'
 import { tempDir } from './helpers/server.js'
+import { exited, patchThenKill, rng } from './helpers/crash.js'
 import { spawnServer } from './helpers/spawn.js'
 import { OCTET, TUS, bytes, send, sha256 } from './helpers/http.js'
 
@@ -14,18 +14,7 @@ const SIZE = 4 << 20
 const PIECE = 128 << 10
 const CHECKPOINT = 512 << 10
 
-/** mulberry32: a fixed seed, so every run kills at the same moments. */
-function rng (seed: number): () => number {
-  return () => {
-    seed |= 0; seed = seed + 0x6D2B79F5 | 0
-    let x = Math.imul(seed ^ seed >>> 15, 1 | seed)
-    x = x + Math.imul(x ^ x >>> 7, 61 | x) ^ x
-    return ((x ^ x >>> 14) >>> 0) / 4294967296
-  }
-}
 
-const exited = async (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))
 
 t.test(`${TRIALS} SIGKILL trials during PATCH`, async (t) => {
   const dir = tempDir(t)
@@ -45,23 +34,7 @@ t.test(`${TRIALS} SIGKILL trials during PATCH`, async (t) => {
 
     // Stream the body in pieces with small pauses, and kill the server somewhere in it.
     const killAt = Math.floor(random() * 220)
-    const patching = send('PATCH', server.origin + path, {
-      headers: { ...TUS, ...OCTET, 'Upload-Offset': '0', 'Content-Length': String(SIZE) },
-      stream: (req) => {
-        let sent = 0
-        const next = (): void => {
-          if (sent >= SIZE || req.destroyed) { req.end(); return }
-          req.write(source.subarray(sent, sent + PIECE))
-          sent += PIECE
-          setTimeout(next, 5)
-        }
-        next()
-      }
-    }).catch(() => undefined)
-    await new Promise((resolve) => setTimeout(resolve, killAt))
-    server.child.kill('SIGKILL')
-    await exited(server.child)
-    await patching
+    await patchThenKill(server.origin + path, source, PIECE, 5, killAt, server.child)
 
     server = await spawnServer(t, ['test/fixtures/server.js'], env)
     const head = await send('HEAD', server.origin + path, { headers: TUS })

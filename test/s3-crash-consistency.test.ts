@@ -7,8 +7,8 @@
  */
 import t from 'tap'
 import { join } from 'node:path'
-import type { ChildProcess } from 'node:child_process'
 import { tempDir } from './helpers/server.js'
+import { patchThenKill, rng } from './helpers/crash.js'
 import { spawnServer } from './helpers/spawn.js'
 import { OCTET, TUS, bytes, send, sha256 } from './helpers/http.js'
 import { bucketContents, readObject, s3OrSkip, s3Options, testBucket } from './helpers/s3.js'
@@ -18,17 +18,7 @@ const TRIALS = 12
 const SIZE = (12 << 20) + 777
 const PIECE = 256 << 10
 
-function rng (seed: number): () => number {
-  return () => {
-    seed |= 0; seed = seed + 0x6D2B79F5 | 0
-    let x = Math.imul(seed ^ seed >>> 15, 1 | seed)
-    x = x + Math.imul(x ^ x >>> 7, 61 | x) ^ x
-    return ((x ^ x >>> 14) >>> 0) / 4294967296
-  }
-}
 
-const exited = async (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))
 
 if (endpoint !== undefined) {
   t.test(`${TRIALS} SIGKILL trials during PATCH on S3`, async (t) => {
@@ -43,25 +33,8 @@ if (endpoint !== undefined) {
       const created = await send('POST', `${server.origin}/files/`, { headers: { ...TUS, 'Upload-Length': String(SIZE) } })
       const path = new URL(created.headers.location as string).pathname
       const id = path.split('/').pop()!
-      let sent = 0
       const killAt = 50 + Math.floor(random() * 700)
-      const patching = send('PATCH', server.origin + path, {
-        headers: { ...TUS, ...OCTET, 'Upload-Offset': '0', 'Content-Length': String(SIZE) },
-        stream: (req) => {
-          req.on('error', () => {})
-          const next = (): void => {
-            if (sent >= SIZE || req.destroyed) { req.end(); return }
-            req.write(source.subarray(sent, sent + PIECE))
-            sent += PIECE
-            setTimeout(next, 10)
-          }
-          next()
-        }
-      }).catch(() => undefined)
-      await new Promise((resolve) => setTimeout(resolve, killAt))
-      server.child.kill('SIGKILL')
-      await exited(server.child)
-      await patching
+      const sent = await patchThenKill(server.origin + path, source, PIECE, 10, killAt, server.child)
 
       server = await spawnServer(t, ['test/fixtures/server.js'], env)
       const head = await send('HEAD', server.origin + path, { headers: TUS })
