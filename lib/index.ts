@@ -14,6 +14,7 @@ import { resolveOptions, type ResolvedOptions } from './options.js'
 import type { Kysely } from './store/meta/kysely.js'
 import type { TusDatabase } from './store/meta/schema.js'
 import { ObjectStates } from './store/meta/object-states.js'
+import { openS3Store } from './store/data/s3-store.js'
 import { FileStore } from './store/data/file-store.js'
 import { openDatabase } from './store/meta/dialects.js'
 import { migrate } from './store/meta/migrations.js'
@@ -34,12 +35,9 @@ import { installMetrics } from './observe/metrics.js'
 import { STORE_OPERATIONS, instrumentStore } from './observe/instrumented-store.js'
 import { HOOK_NAMES } from './hooks/registry.js'
 
-/** Files in uploadDir, or objects in a bucket (the AWS SDK is loaded only then), with the name metrics give it. */
+/** Files in uploadDir, or objects in a bucket (openS3Store loads the AWS SDK only then), with the name metrics give it. */
 async function openStore (options: ResolvedOptions, db: Kysely<TusDatabase>): Promise<{ store: DataStore; name: string }> {
-  if (options.s3 !== undefined) {
-    const { openS3Store } = await import('./store/data/s3-store.js')
-    return { store: await openS3Store(options.s3, new ObjectStates(db)), name: 's3' }
-  }
+  if (options.s3 !== undefined) return { store: await openS3Store(options.s3, new ObjectStates(db)), name: 's3' }
   const files = new FileStore(options.uploadDir)
   await files.init()
   return { store: files, name: 'file' }
