@@ -14,7 +14,8 @@ import { resolveOptions, type ResolvedOptions } from './options.js'
 import type { Kysely } from './store/meta/kysely.js'
 import type { TusDatabase } from './store/meta/schema.js'
 import { ObjectStates } from './store/meta/object-states.js'
-import { openS3Store } from './store/data/s3-store.js'
+import { openS3Store } from './store/data/s3-bucket.js'
+import { openAzureStore } from './store/data/azure-bucket.js'
 import { FileStore } from './store/data/file-store.js'
 import { openDatabase } from './store/meta/dialects.js'
 import { migrate } from './store/meta/migrations.js'
@@ -35,9 +36,13 @@ import { installMetrics } from './observe/metrics.js'
 import { STORE_OPERATIONS, instrumentStore } from './observe/instrumented-store.js'
 import { HOOK_NAMES } from './hooks/registry.js'
 
-/** Files in uploadDir, or objects in a bucket (openS3Store loads the AWS SDK only then), with the name metrics give it. */
+/**
+ * Files in uploadDir, or objects in an S3 bucket or an Azure container (each
+ * loads its service's SDK only then), with the name metrics give it.
+ */
 async function openStore (options: ResolvedOptions, db: Kysely<TusDatabase>): Promise<{ store: DataStore; name: string }> {
   if (options.s3 !== undefined) return { store: await openS3Store(options.s3, new ObjectStates(db)), name: 's3' }
+  if (options.azure !== undefined) return { store: await openAzureStore(options.azure, new ObjectStates(db)), name: 'azure' }
   const files = new FileStore(options.uploadDir)
   await files.init()
   return { store: files, name: 'file' }

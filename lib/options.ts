@@ -3,7 +3,8 @@
  * register time with a message naming the option, not at the first upload.
  */
 import type { ChecksumAlgorithm, TusCorsOptions, TusPluginOptions } from '../types/index.js'
-import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, type S3Options } from './store/data/s3-store.js'
+import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, type S3Options } from './store/data/s3-bucket.js'
+import { MAX_BLOCKS, MAX_BLOCK_SIZE, type AzureOptions } from './store/data/azure-bucket.js'
 import { ALL_CHECKSUM_ALGORITHMS } from './protocol/headers.js'
 import { HOOK_NAMES } from './hooks/registry.js'
 import { DRAFT_VERSIONS } from './protocol/draft/select.js'
@@ -14,6 +15,8 @@ export interface ResolvedOptions {
   uploadDir: string
   /** Object storage instead of uploadDir, when configured. */
   s3: S3Options | undefined
+  /** Or Azure Blob Storage. */
+  azure: AzureOptions | undefined
   db: NonNullable<TusPluginOptions['db']>
   poolSize: number
   schema: string | undefined
@@ -56,7 +59,7 @@ function nonNegativeInteger (options: Record<string, unknown>, name: string, fal
  * Every key `resolveOptions` accepts; any other key fails at register time.
  * Exported read-only so that the docs test can compare it with docs/reference.md.
  */
-export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 's3', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'instanceTimeout', 'shutdownTimeout', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
+export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 's3', 'azure', 'db', 'poolSize', 'schema', 'locker', 'lockLease', 'instanceTimeout', 'shutdownTimeout', 'maxSize', 'maxChunkSize', 'maxMetadataSize', 'expiration', 'cleanupInterval',
   'checksumAlgorithms', 'fsync', 'cors', 'onCreate', 'onComplete', 'onTerminate', 'onProgress', 'onBeforeTerminate', 'onInterrupted', 'onLengthDeclared',
   'progressInterval', 'metrics', 'draftVersions', 'draftInterimResponses',
   'completeDelivery', 'completeHookAttempts', 'completeHookLease', 'completeHookRetryInterval', 'recoverOnStart', 'checkpointBytes',
@@ -86,6 +89,39 @@ function resolveS3 (input: TusPluginOptions['s3']): S3Options | undefined {
   return { bucket, prefix, ...(endpoint === undefined ? {} : { endpoint }), ...(region === undefined ? {} : { region }), partSize, ...(clientOptions === undefined ? {} : { clientOptions }) }
 }
 
+const AZURE_KEYS = new Set(['container', 'prefix', 'blockSize', 'connectionString', 'url', 'credential', 'clientOptions'])
+
+/** The `azure` option, checked like `s3`. */
+function resolveAzure (input: TusPluginOptions['azure']): AzureOptions | undefined {
+  if (input === undefined) return undefined
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return fail('option azure must be an object like { container: \'uploads\' }')
+  for (const key of Object.keys(input)) if (!AZURE_KEYS.has(key)) fail(`unknown option "azure.${key}"`)
+  const { container, prefix = '', blockSize = 8 << 20, connectionString, url, credential, clientOptions } = input
+  if (typeof container !== 'string' || !/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(container)) fail(`option azure.container must be a container name (3-63 of a-z 0-9 -, no '--'), got ${JSON.stringify(container)}`)
+  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.endsWith('/')) || prefix.startsWith('/') || prefix.length > 512) fail(`option azure.prefix must be '' or a name prefix ending with '/' (not starting with one), got ${JSON.stringify(prefix)}`)
+  if (typeof blockSize !== 'number' || !Number.isSafeInteger(blockSize) || blockSize < 1 || blockSize > MAX_BLOCK_SIZE) {
+    fail(`option azure.blockSize must be an integer from 1 to ${MAX_BLOCK_SIZE} (4000 MiB), got ${JSON.stringify(blockSize)}`)
+  }
+  if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString === '')) fail('option azure.connectionString must be a non-empty string')
+  if (url !== undefined) {
+    let parsed: URL | undefined
+    try { parsed = new URL(url) } catch { parsed = undefined }
+    if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) fail(`option azure.url must be the account's http(s) URL, got ${JSON.stringify(url)}`)
+    if (connectionString !== undefined) fail('option azure takes connectionString or url (with credential), not both')
+  } else if (credential !== undefined) {
+    fail('option azure.credential needs azure.url')
+  }
+  if (clientOptions !== undefined && (clientOptions === null || typeof clientOptions !== 'object')) fail('option azure.clientOptions must be an object')
+  return {
+    container,
+    prefix,
+    blockSize,
+    ...(connectionString === undefined ? {} : { connectionString }),
+    ...(url === undefined ? {} : { url, credential }),
+    ...(clientOptions === undefined ? {} : { clientOptions })
+  }
+}
+
 export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const options = input as Record<string, unknown>
   const known = new Set<string>(PLUGIN_OPTION_NAMES)
@@ -96,6 +132,8 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const uploadDir = input.uploadDir ?? './uploads'
   if (typeof uploadDir !== 'string' || uploadDir === '') fail('option uploadDir must be a non-empty string')
   const s3 = resolveS3(input.s3)
+  const azure = resolveAzure(input.azure)
+  if (s3 !== undefined && azure !== undefined) fail('options s3 and azure cannot both be set: one store holds the bytes')
   const db = input.db ?? './uploads.db'
   if (typeof db !== 'string' && (db === null || typeof db !== 'object' || typeof (db as { selectFrom?: unknown }).selectFrom !== 'function')) {
     fail('option db must be a SQLite file path, a PostgreSQL connection string or a Kysely instance')
@@ -115,12 +153,15 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
   const instanceTimeout = nonNegativeInteger(options, 'instanceTimeout', 3000)
   if (instanceTimeout < 300) fail('option instanceTimeout must be at least 300 ms')
 
-  // Object storage holds at most MAX_PARTS parts of partSize: that is the largest upload.
-  const objectLimit = s3 === undefined ? 0 : s3.partSize * MAX_PARTS
+  // Object storage holds at most so many parts of one size: that is the largest upload.
+  const parts = s3 !== undefined
+    ? { size: s3.partSize, most: MAX_PARTS, name: 's3.partSize' }
+    : azure !== undefined ? { size: azure.blockSize, most: MAX_BLOCKS, name: 'azure.blockSize' } : undefined
+  const objectLimit = parts === undefined ? 0 : parts.size * parts.most
   let maxSize = nonNegativeInteger(options, 'maxSize', objectLimit)
-  if (objectLimit > 0) {
+  if (parts !== undefined) {
     if (maxSize === 0) maxSize = objectLimit
-    if (maxSize > objectLimit) fail(`option maxSize ${maxSize} is more than ${MAX_PARTS} parts of s3.partSize ${s3!.partSize} can hold; raise s3.partSize to at least ${Math.ceil(maxSize / MAX_PARTS)}`)
+    if (maxSize > objectLimit) fail(`option maxSize ${maxSize} is more than ${parts.most} parts of ${parts.name} ${parts.size} can hold; raise ${parts.name} to at least ${Math.ceil(maxSize / parts.most)}`)
   }
   const expiration = nonNegativeInteger(options, 'expiration', 0)
   const checksumAlgorithms = input.checksumAlgorithms ?? [...ALL_CHECKSUM_ALGORITHMS]
@@ -163,6 +204,7 @@ export function resolveOptions (input: TusPluginOptions = {}): ResolvedOptions {
     prefix: prefix.replace(/\/$/, ''),
     uploadDir,
     s3,
+    azure,
     db,
     poolSize,
     schema,

@@ -125,7 +125,7 @@ if (endpoint !== undefined) {
     // What the dead process had done: every byte written and the object finished, the row still at 0.
     const { openDatabase } = await import('../lib/store/meta/dialects.js')
     const { ObjectStates } = await import('../lib/store/meta/object-states.js')
-    const { openS3Store } = await import('../lib/store/data/s3-store.js')
+    const { openS3Store } = await import('../lib/store/data/s3-bucket.js')
     const { db } = await openDatabase(server.dbPath)
     t.teardown(() => db.destroy())
     const store = await openS3Store({ ...options.s3, prefix: '', partSize: 5 * MiB }, new ObjectStates(db))

@@ -294,6 +294,34 @@ export interface TusS3Options {
 }
 
 /**
+ * Bytes in Azure Blob Storage instead of `uploadDir` (the option `azure`):
+ * staged as blocks of the upload's block blob, committed when it is finished.
+ * Credentials: a connection string (`connectionString`, else the environment's
+ * AZURE_STORAGE_CONNECTION_STRING), or the account's `url` with a `credential`
+ * from @azure/identity or a StorageSharedKeyCredential.
+ */
+export interface TusAzureOptions {
+  /** The container (it must exist). */
+  container: string
+  /** Prepended to every blob name: a finished upload is the block blob `<prefix><id>`. '' or ending with '/'. Default ''. */
+  prefix?: string
+  /**
+   * Size of every block but the last, in bytes, up to 4000 MiB. A blob has at
+   * most 50,000 blocks, so this bounds an upload's size (maxSize is checked
+   * against it, and defaults to it). Default 8 MiB.
+   */
+  blockSize?: number
+  /** A storage account connection string. Default: AZURE_STORAGE_CONNECTION_STRING. */
+  connectionString?: string
+  /** The account's blob endpoint (e.g. https://acct.blob.core.windows.net), with `credential`; instead of a connection string. */
+  url?: string
+  /** A TokenCredential (@azure/identity) or StorageSharedKeyCredential, with `url`. */
+  credential?: unknown
+  /** Passed to the BlobServiceClient as they are (retryOptions, httpClient, proxyOptions...). */
+  clientOptions?: Record<string, unknown>
+}
+
+/**
  * Options of `app.register(tus, options)`. Checked at register time: a wrong
  * type, a value out of range or an unknown key fails with a TypeError naming
  * the option. docs/reference.md lists them with their defaults.
@@ -301,10 +329,12 @@ export interface TusS3Options {
 export interface TusPluginOptions {
   /** URL path the upload endpoint is mounted at (segments of [A-Za-z0-9._~-]; a trailing '/' is dropped). Default '/files'. */
   prefix?: string
-  /** Directory holding the uploaded bytes, one file per upload; created if missing. Default './uploads'. Unused with `s3`. */
+  /** Directory holding the uploaded bytes, one file per upload; created if missing. Default './uploads'. Unused with `s3` or `azure`. */
   uploadDir?: string
   /** Store the bytes in S3-compatible object storage instead of `uploadDir`; `@aws-sdk/client-s3` must be installed. Default: none. */
   s3?: TusS3Options
+  /** Store the bytes in Azure Blob Storage instead of `uploadDir`; `@azure/storage-blob` must be installed. Default: none. */
+  azure?: TusAzureOptions
   /**
    * Metadata database: a SQLite file path (default './uploads.db'), a
    * PostgreSQL connection string (`postgres://...` or `postgresql://...`; the

@@ -1,4 +1,4 @@
-/** `fastify-tus serve`: a tus server with no code, on SQLite (or PostgreSQL) and a directory. */
+/** `fastify-tus serve`: a tus server with no code, on SQLite (or PostgreSQL) and a directory, S3 or Azure. */
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ChecksumAlgorithm, TusPluginOptions } from '../../types/index.js'
@@ -8,20 +8,26 @@ import { isPostgresUrl } from '../store/meta/dialects.js'
 export const SERVE_HELP = `Usage: fastify-tus serve [options]
 
 Runs a TUS 1.0.0 upload server (metadata in SQLite or PostgreSQL, bytes in a directory
-or in S3-compatible object storage). Several instances can serve the same uploads: give
-them one --db postgres://... and one --s3-bucket (or one --upload-dir they all reach).
+or in object storage: S3-compatible or Azure Blob Storage). Several instances can serve
+the same uploads: give them one --db postgres://... and one --s3-bucket or --azure-container
+(or one --upload-dir they all reach).
 
 Options:
   --host <host>                   address to listen on (default 127.0.0.1)
   --port <port>                   port to listen on (default 8080)
   --base-path <path>              URL path of the upload endpoint (default /files)
-  --upload-dir <dir>              where uploaded bytes are stored (default ./uploads; unused with --s3-bucket)
+  --upload-dir <dir>              where uploaded bytes are stored (default ./uploads; unused with
+                                  --s3-bucket or --azure-container)
   --s3-bucket <name>              store the bytes in this S3 bucket instead (credentials: AWS_ACCESS_KEY_ID /
                                   AWS_SECRET_ACCESS_KEY, profiles, instance roles); needs @aws-sdk/client-s3
   --s3-prefix <prefix>            key prefix, '' or ending with '/' (default '')
   --s3-endpoint <url>             an S3-compatible server (path-style addressing); default AWS
   --s3-region <region>            default AWS_REGION, else us-east-1
   --s3-part-size <bytes>          size of every part but the last, 5 MiB to 5 GiB (default 8388608)
+  --azure-container <name>        store the bytes in this Azure Blob Storage container instead (connection
+                                  string: AZURE_STORAGE_CONNECTION_STRING); needs @azure/storage-blob
+  --azure-prefix <prefix>         blob name prefix, '' or ending with '/' (default '')
+  --azure-block-size <bytes>      size of every block but the last, up to 4000 MiB (default 8388608)
   --db-path <file>                SQLite metadata database (default ./uploads.db)
   --db <url|file>                 metadata database: a PostgreSQL connection string
                                   (postgres://user@host:5432/db) or a SQLite file
@@ -74,6 +80,9 @@ export const SERVE_FLAGS = {
   's3-endpoint': { type: 'string' },
   's3-region': { type: 'string' },
   's3-part-size': { type: 'string' },
+  'azure-container': { type: 'string' },
+  'azure-prefix': { type: 'string' },
+  'azure-block-size': { type: 'string' },
   'db-path': { type: 'string' },
   db: { type: 'string' },
   'db-schema': { type: 'string' },
@@ -133,6 +142,18 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
         ...(values['s3-region'] === undefined ? {} : { region: values['s3-region'] }),
         ...(values['s3-part-size'] === undefined ? {} : { partSize: integer(values['s3-part-size'], '--s3-part-size', 0) })
       }
+  const container = values['azure-container']
+  for (const flag of ['azure-prefix', 'azure-block-size'] as const) {
+    if (values[flag] !== undefined && container === undefined) throw new UsageError(`--${flag} needs --azure-container`)
+  }
+  if (container !== undefined && bucket !== undefined) throw new UsageError('give either --s3-bucket or --azure-container, not both')
+  const azure = container === undefined
+    ? undefined
+    : {
+        container,
+        ...(values['azure-prefix'] === undefined ? {} : { prefix: values['azure-prefix'] }),
+        ...(values['azure-block-size'] === undefined ? {} : { blockSize: integer(values['azure-block-size'], '--azure-block-size', 0) })
+      }
   const algorithms = values['checksum-algorithms']
   const origins = values['cors-origin']
   return {
@@ -146,6 +167,7 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
       prefix: values['base-path'] ?? '/files',
       uploadDir: values['upload-dir'] ?? './uploads',
       ...(s3 === undefined ? {} : { s3 }),
+      ...(azure === undefined ? {} : { azure }),
       db,
       ...(schema === undefined ? {} : { schema }),
       ...(poolSize === undefined ? {} : { poolSize }),

@@ -1,7 +1,8 @@
 /**
  * What an object store keeps in the database about each upload it holds: one
  * version of the stored state per offset it reached (the multipart upload, how
- * many parts, the tail object), and the ETag of every part uploaded.
+ * many parts, the tail object), and the tag of every part uploaded (S3's
+ * ETag, Azure's block id).
  *
  * Versions are keyed by offset so that the protocol layer never has to carry
  * them: a write starts from the version at the upload's committed offset, and
@@ -13,6 +14,7 @@
  */
 import type { Kysely, Selectable } from 'kysely'
 import type { ObjectStatesTable, TusDatabase } from './schema.js'
+import type { PartTag } from '../data/object-bucket.js'
 
 export interface ObjectState {
   /** Bytes the version covers: full parts, then the tail. */
@@ -99,19 +101,19 @@ export class ObjectStates {
     return all
   }
 
-  async putPart (id: string, partNumber: number, etag: string): Promise<void> {
+  async putPart (id: string, { partNumber, tag: etag }: PartTag): Promise<void> {
     await this.db.insertInto('tus_object_parts')
       .values({ id, part_number: partNumber, etag })
       .onConflict((oc) => oc.columns(['id', 'part_number']).doUpdateSet({ etag }))
       .execute()
   }
 
-  /** ETags of parts 1…count, in order. */
-  async parts (id: string, count: number): Promise<Array<{ PartNumber: number; ETag: string }>> {
+  /** Tags of parts 1…count, in order. */
+  async parts (id: string, count: number): Promise<PartTag[]> {
     const rows = await this.db.selectFrom('tus_object_parts').select(['part_number', 'etag'])
       .where('id', '=', id).where('part_number', '<=', count).orderBy('part_number').execute()
     if (rows.length !== count) throw new Error(`upload ${id}: ${rows.length} of its ${count} parts are recorded`)
-    return rows.map((row) => ({ PartNumber: toNumber(row.part_number), ETag: row.etag }))
+    return rows.map((row) => ({ partNumber: toNumber(row.part_number), tag: row.etag }))
   }
 
   /** Forget the parts once the finished object holds them. */
