@@ -141,3 +141,15 @@ expectType<Equal<Exclude<RuntimeOptionNames, 'logLevel' | 'logSerializers'>, key
 /* ---------------- the exported error handlers fit Fastify's options ---------------- */
 
 void Fastify({ clientErrorHandler: tusClientErrorHandler, frameworkErrors: tusFrameworkErrors })
+
+/* ---------------- object storage options ---------------- */
+
+const s3Options: TusPluginOptions = { s3: { bucket: 'uploads', prefix: 'tus/', endpoint: 'http://127.0.0.1:9000', partSize: 8 << 20 } }
+const azureOptions: TusPluginOptions = { azure: { container: 'uploads', prefix: 'tus/', blockSize: 4 << 20, connectionString: 'UseDevelopmentStorage=true' } }
+const azureByIdentity: TusPluginOptions = { azure: { container: 'uploads', url: 'https://acct.blob.core.windows.net', credential: {} } }
+void [s3Options, azureOptions, azureByIdentity]
+// @ts-expect-error the container is required
+const noContainer: TusPluginOptions = { azure: { prefix: 'tus/' } }
+// @ts-expect-error blockSize is a number of bytes
+const textBlockSize: TusPluginOptions = { azure: { container: 'uploads', blockSize: '8MiB' } }
+void [noContainer, textBlockSize]

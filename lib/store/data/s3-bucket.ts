@@ -22,6 +22,8 @@ type Sdk = typeof S3
 export class S3Bucket implements ObjectBucket {
   readonly kind = 's3'
   readonly maxCopyRange = MAX_PART_SIZE
+  /** The service refused UploadPartCopy as not implemented: ranges are streamed instead. */
+  private partCopyUnsupported = false
 
   constructor (private readonly sdk: Sdk, private readonly client: S3.S3Client, readonly name: string) {}
 
@@ -92,11 +94,25 @@ export class S3Bucket implements ObjectBucket {
     return { partNumber: PartNumber, tag: ETag! }
   }
 
+  /**
+   * UploadPartCopy; on a service that answers it NotImplemented (some
+   * S3-compatible APIs lack it), the range is streamed through this process
+   * instead, from then on.
+   */
   async copyPart (Key: string, UploadId: string, PartNumber: number, from: string, range: ByteRange): Promise<PartTag> {
-    const copied = await this.client.send(new this.sdk.UploadPartCopyCommand({
-      Bucket: this.name, Key, UploadId, PartNumber, CopySource: this.copySource(from), CopySourceRange: `bytes=${range.start}-${range.end}`
-    }))
-    return { partNumber: PartNumber, tag: copied.CopyPartResult!.ETag! }
+    if (!this.partCopyUnsupported) {
+      try {
+        const copied = await this.client.send(new this.sdk.UploadPartCopyCommand({
+          Bucket: this.name, Key, UploadId, PartNumber, CopySource: this.copySource(from), CopySourceRange: `bytes=${range.start}-${range.end}`
+        }))
+        return { partNumber: PartNumber, tag: copied.CopyPartResult!.ETag! }
+      } catch (err) {
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } }
+        if (e?.name !== 'NotImplemented' && e?.$metadata?.httpStatusCode !== 501) throw err
+        this.partCopyUnsupported = true
+      }
+    }
+    return this.putPart(Key, UploadId, PartNumber, await this.read(from, range), range.end - range.start + 1, new AbortController().signal)
   }
 
   async completeParts (Key: string, UploadId: string, parts: PartTag[]): Promise<void> {
@@ -133,7 +149,7 @@ export class S3Bucket implements ObjectBucket {
 
   /** Every part but the last must be at least S3's minimum part size. */
   copiesParts (sizes: number[]): boolean {
-    return sizes.slice(0, -1).every((size) => size >= MIN_PART_SIZE)
+    return !this.partCopyUnsupported && sizes.slice(0, -1).every((size) => size >= MIN_PART_SIZE)
   }
 
   private copySource (key: string): string {
