@@ -176,28 +176,34 @@ export class ObjectStore implements DataStore {
    * The upload is whole at `length`: its parts and tail become the object at its
    * key. The tail joins as the last part (copied where the service can, without
    * passing through here); with no full part, the tail is copied to the key.
-   * Idempotent.
+   * Idempotent: a finish replayed after its process died mid-way completes the
+   * clean-up (tails, stray parts) the first one did not get to.
    */
   async finish (id: string, length: number): Promise<void> {
     const state = await this.states.at(id, length)
     if (state === undefined) throw new Error(`upload ${id} has no stored state at its length ${length}`)
-    if (state.finished) return
     const key = this.key(id)
-    const contentType = state.contentType === null ? {} : { contentType: state.contentType }
-    if (state.partCount === 0) {
-      if (state.tailKey === null) await this.bucket.put(key, Buffer.alloc(0), 0, contentType)
-      else await this.bucket.copy(state.tailKey, key, state.tailSize, contentType)
-    } else {
-      const parts = await this.states.parts(id, state.partCount)
-      if (state.tailKey !== null) {
-        parts.push(await this.bucket.copyPart(key, state.multipartId!, state.partCount + 1, state.tailKey, { start: 0, end: state.tailSize - 1 }))
-      }
-      await this.bucket.completeParts(key, state.multipartId!, parts, contentType)
-      // Parts a dying write started but never recorded would stay behind: they go.
+    if (state.finished) {
+      // A finish recorded before its process died, replayed: what it had not
+      // cleaned up yet (stray parts, other versions, tails) goes now.
       await this.bucket.abortParts(key, new Set())
+    } else {
+      const contentType = state.contentType === null ? {} : { contentType: state.contentType }
+      if (state.partCount === 0) {
+        if (state.tailKey === null) await this.bucket.put(key, Buffer.alloc(0), 0, contentType)
+        else await this.bucket.copy(state.tailKey, key, state.tailSize, contentType)
+      } else {
+        const parts = await this.states.parts(id, state.partCount)
+        if (state.tailKey !== null) {
+          parts.push(await this.bucket.copyPart(key, state.multipartId!, state.partCount + 1, state.tailKey, { start: 0, end: state.tailSize - 1 }))
+        }
+        await this.bucket.completeParts(key, state.multipartId!, parts, contentType)
+        // Parts a dying write started but never recorded would stay behind: they go.
+        await this.bucket.abortParts(key, new Set())
+      }
+      // The finished object is the truth from here on: one version says so, the rest goes.
+      await this.states.put(id, { ...state, multipartId: null, partCount: 0, tailKey: null, tailSize: 0, finished: true })
     }
-    // The finished object is the truth from here on: one version says so, the rest goes.
-    await this.states.put(id, { ...state, multipartId: null, partCount: 0, tailKey: null, tailSize: 0, finished: true })
     await this.states.keepOnly(id, length)
     await this.states.dropParts(id)
     // Every tail goes, also one a write stored just before its process died, which no version names.
