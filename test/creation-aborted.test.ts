@@ -30,12 +30,12 @@ t.test('a client that half-closes right after its POST leaves no upload', async 
   const { readdirSync } = await import('node:fs')
   const rows = await app.tus.list()
   const files = readdirSync(uploadDir)
-  if (storage.s3 === undefined) {
+  if (storage.objects === undefined) {
     t.equal(rows.length, files.length, 'rows and files agree')
   } else {
-    // On the S3 store an upload with no byte yet has nothing in the bucket.
+    // On object storage an upload with no byte yet has nothing in the bucket.
     t.same(files, [], 'nothing went to uploadDir')
-    t.same(await everything(storage.s3), { objects: [], uploads: [] }, 'nothing in the bucket')
+    t.same(await everything(storage.objects), { objects: [], uploads: [] }, 'nothing in the bucket')
   }
   // Whatever Node managed to answer before it saw the FIN is a real upload; nothing unanswered stays.
   t.ok(rows.length <= 10)

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { startServer } from './helpers/server.js'
 import { TUS, encodeMetadata, send } from './helpers/http.js'
-import { ON_S3, assertError, assertNothingStored, head, idOf, stored } from './helpers/tus.js'
+import { OBJECT_STORE, ON_OBJECTS, assertError, assertNothingStored, head, idOf, stored } from './helpers/tus.js'
 
 type Headers = Record<string, string | string[]>
 
@@ -17,7 +17,7 @@ t.test('POST creates an upload: 201, absolute Location, Upload-Offset 0, an empt
   const url = res.headers.location as string
   t.match(url, new RegExp(`^${origin.replace(/\./g, '\\.')}/files/[A-Za-z0-9_-]+$`), 'Location is absolute and under the endpoint')
   const id = idOf(url)
-  if (ON_S3) t.equal(await stored(storage, id), null, 'S3: nothing is in the bucket before the first byte')
+  if (ON_OBJECTS) t.equal(await stored(storage, id), null, `${OBJECT_STORE}: nothing is in the bucket before the first byte`)
   else t.same(await stored(storage, id), Buffer.alloc(0), 'an empty file is created')
 
   const record = await app.tus.get(id)
@@ -89,14 +89,16 @@ t.test('Upload-Length: 0 completes at once', async (t) => {
 
 t.test('Upload-Length up to 2^53-1 is accepted', async (t) => {
   const { app, endpoint, storage } = await startServer(t)
-  if (storage.s3 !== undefined) {
-    // On the S3 store an upload has at most 10,000 parts of s3.partSize, and maxSize defaults to that (TusS3Options.partSize).
-    t.comment('on the S3 store the largest upload is 10,000 parts of s3.partSize (the default maxSize), as intended; asserted instead')
-    const largest = storage.s3.partSize * 10_000
-    assertError(t, await post(endpoint, { 'Upload-Length': '9007199254740991' }), 413, '2^53-1 on S3')
-    assertError(t, await post(endpoint, { 'Upload-Length': String(largest + 1) }), 413, 'one byte past 10,000 parts')
+  if (storage.objects !== undefined) {
+    // On object storage an upload has at most S3's 10,000 parts of s3.partSize or Azure's 50,000 blocks of
+    // azure.blockSize, and maxSize defaults to that (TusS3Options.partSize, TusAzureOptions.blockSize).
+    const { maxParts, partSize } = storage.objects
+    t.comment(`on ${OBJECT_STORE} the largest upload is ${maxParts} parts of the part size (the default maxSize), as intended; asserted instead`)
+    const largest = partSize * maxParts
+    assertError(t, await post(endpoint, { 'Upload-Length': '9007199254740991' }), 413, `2^53-1 on ${OBJECT_STORE}`)
+    assertError(t, await post(endpoint, { 'Upload-Length': String(largest + 1) }), 413, `one byte past ${maxParts} parts`)
     const res = await post(endpoint, { 'Upload-Length': String(largest) })
-    t.equal(res.status, 201, '10,000 parts of s3.partSize are accepted')
+    t.equal(res.status, 201, `${maxParts} parts of the part size are accepted`)
     t.equal((await app.tus.get(idOf(res.headers.location as string)))?.length, largest)
     t.equal((await send('OPTIONS', endpoint + '/')).headers['tus-max-size'], String(largest), 'and advertised as Tus-Max-Size')
     return

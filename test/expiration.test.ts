@@ -3,7 +3,7 @@ import t from 'tap'
 import type { TerminateHookPayload } from '../lib/index.js'
 import { startServer } from './helpers/server.js'
 import { TUS, bytes, create, patch, send, type Response } from './helpers/http.js'
-import { ON_S3, assertError, head, idOf, sleep, stored, waitFor, type Assert } from './helpers/tus.js'
+import { ON_OBJECTS, assertError, head, idOf, sleep, stored, waitFor, type Assert } from './helpers/tus.js'
 
 const HTTP_DATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/
 
@@ -82,7 +82,7 @@ t.test('after expiry: HEAD and PATCH 410; cleanupExpired removes row and file', 
   const terminated: TerminateHookPayload[] = []
   // On the S3 store the set-up below (three creations, two writes to the bucket) can itself take
   // longer than 300 ms on a loaded machine: its uploads get longer to live, and the wait is as much longer.
-  const expiration = ON_S3 ? 2000 : 300
+  const expiration = ON_OBJECTS ? 2000 : 300
   const { app, endpoint, storage } = await startServer(t, {
     expiration, cleanupInterval: 0, onTerminate: (payload) => { terminated.push(payload) }
   })

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path'
 import type { UploadRecord } from '../types/index.js'
 import { startServer } from './helpers/server.js'
 import { OCTET, bytes, create, encodeMetadata, patch, send } from './helpers/http.js'
-import { everything, tailPrefix, type S3Location } from './helpers/store.js'
+import { everything, objectSize, tailPrefix, type ObjectLocation } from './helpers/store.js'
 import { assertStored, idOf, sleep, waitFor } from './helpers/tus.js'
 
 const SEED = 0x5eed2024
@@ -457,19 +457,20 @@ async function allRows (app: import('fastify').FastifyInstance): Promise<UploadR
 }
 
 /**
- * On the S3 store, step 4 against the bucket: every row was announced with a
- * 201, every key in the bucket is an upload's (its finished object
- * `<prefix><id>`, a tail under `<prefix>.tus/<id>/`, a multipart upload on
- * `<prefix><id>`) and belongs to a row, a finished row's object has exactly its
- * offset's bytes, and an unfinished row's bytes are there (the tail of its
- * offset, or its multipart upload); no row is past its length or maxSize.
+ * On object storage (S3, Azure), step 4 against the bucket: every row was
+ * announced with a 201, every key in the bucket is an upload's (its finished
+ * object `<prefix><id>`, a tail under `<prefix>.tus/<id>/`, unfinished parts
+ * on `<prefix><id>`: a multipart upload, uncommitted blocks) and belongs to a
+ * row, a finished row's object has exactly its offset's bytes, and an
+ * unfinished row's bytes are there (the tail of its offset, or its unfinished
+ * parts); no row is past its length or maxSize.
  */
-async function assertBucketAgrees (t: Test, app: import('fastify').FastifyInstance, s3: S3Location, created: Set<string>): Promise<void> {
-  const snapshot = async () => ({ rows: await allRows(app), bucket: await everything(s3) })
+async function assertBucketAgrees (t: Test, app: import('fastify').FastifyInstance, loc: ObjectLocation, created: Set<string>): Promise<void> {
+  const snapshot = async () => ({ rows: await allRows(app), bucket: await everything(loc) })
   /** The upload id a key belongs to, or null for a key no upload has. */
   const owner = (key: string): string | null => {
-    if (!key.startsWith(s3.prefix)) return null
-    const rest = key.slice(s3.prefix.length)
+    if (!key.startsWith(loc.prefix)) return null
+    const rest = key.slice(loc.prefix.length)
     const tail = /^\.tus\/([A-Za-z0-9_-]{1,100})\/\d+-[0-9a-f]+$/.exec(rest)
     if (tail !== null) return tail[1]!
     return /^[A-Za-z0-9_-]{1,100}$/.test(rest) ? rest : null
@@ -493,26 +494,24 @@ async function assertBucketAgrees (t: Test, app: import('fastify').FastifyInstan
   t.equal(unannounced.length, 0, `every row (${state.rows.length}) is an upload some client was told about with a 201 (${created.size} seen), or one its creation finished`)
   const keys = [...state.bucket.objects, ...state.bucket.uploads.map((u) => u.key)]
   t.same(keys.filter((k) => owner(k) === null), [], 'the bucket holds only objects named by ids, under the prefix')
-  t.same(keys.filter((k) => owner(k) !== null && !rowIds.has(owner(k)!)), [], 'every object and multipart upload in the bucket belongs to a row')
-  const { s3: client } = await import('./helpers/s3.js')
-  const { HeadObjectCommand } = await import('@aws-sdk/client-s3')
-  const size = async (key: string): Promise<number> => (await client().send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }))).ContentLength ?? -1
+  t.same(keys.filter((k) => owner(k) !== null && !rowIds.has(owner(k)!)), [], 'every object and unfinished upload (multipart upload, uncommitted blocks) in the bucket belongs to a row')
+  const size = async (key: string): Promise<number> => objectSize(loc, key)
   let finished = 0
   for (const row of state.rows) {
     if (row.length !== null && row.offset > row.length) t.fail(`row ${row.id} has offset ${row.offset} past its length ${row.length}`)
     if (row.length !== null && row.length > MAX_SIZE) t.fail(`row ${row.id} has length ${row.length} above maxSize`)
     if (row.completedAt !== null) {
       finished++
-      const bytes = state.bucket.objects.includes(s3.prefix + row.id) ? await size(s3.prefix + row.id) : -1
+      const bytes = state.bucket.objects.includes(loc.prefix + row.id) ? await size(loc.prefix + row.id) : -1
       if (bytes !== row.offset) t.fail(`finished row ${row.id} says offset ${row.offset} but its object has ${bytes} bytes`)
     } else if (row.offset > 0) {
-      const tails = state.bucket.objects.filter((k) => k.startsWith(`${tailPrefix(s3, row.id)}${row.offset}-`))
-      const multipart = state.bucket.uploads.some((u) => u.key === s3.prefix + row.id)
+      const tails = state.bucket.objects.filter((k) => k.startsWith(`${tailPrefix(loc, row.id)}${row.offset}-`))
+      const multipart = state.bucket.uploads.some((u) => u.key === loc.prefix + row.id)
       const sizes = await Promise.all(tails.map(size))
       if (!multipart && !sizes.includes(row.offset)) t.fail(`unfinished row ${row.id} says offset ${row.offset} but no tail of that size is stored (tails: ${tails.join(', ') || 'none'})`)
     }
   }
-  t.pass(`${state.rows.length} rows (${finished} finished) agree with the bucket (${state.bucket.objects.length} objects, ${state.bucket.uploads.length} multipart uploads)`)
+  t.pass(`${state.rows.length} rows (${finished} finished) agree with the bucket (${state.bucket.objects.length} objects, ${state.bucket.uploads.length} unfinished uploads)`)
 }
 
 const fileDigest = (path: string): string | null => existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : null
@@ -589,7 +588,7 @@ t.test(`${COUNT} malformed requests (seed ${SEED}): no 5xx, no crash, nothing st
   for (const o of outcomes) {
     if (o.statuses.includes(201)) for (const location of o.locations) created.add(idOf(location))
   }
-  if (storage.s3 === undefined) {
+  if (storage.objects === undefined) {
     const snapshot = async (): Promise<{ rows: UploadRecord[]; files: string[] }> => ({ rows: await allRows(app), files: readdirSync(uploadDir) })
     let state = await snapshot()
     const consistent = (s: typeof state): boolean => {
@@ -617,7 +616,7 @@ t.test(`${COUNT} malformed requests (seed ${SEED}): no 5xx, no crash, nothing st
       if (row.length !== null && row.length > MAX_SIZE) t.fail(`row ${row.id} has length ${row.length} above maxSize`)
     }
   } else {
-    await assertBucketAgrees(t, app, storage.s3, created)
+    await assertBucketAgrees(t, app, storage.objects, created)
     t.same(readdirSync(uploadDir), [], 'nothing went to uploadDir')
   }
 

@@ -80,14 +80,14 @@ t.test('onCreate may choose the id', async (t) => {
 
 t.test('onCreate choosing an id whose bytes exist without a row (a stray file): 409, the file untouched', async (t) => {
   const { app, endpoint, storage } = await startServer(t, { onCreate: () => ({ id: 'stray-id' }) })
-  // On the S3 store the stray bytes are an object at the upload's key, <prefix>stray-id.
-  const s3 = storage.s3
-  if (s3 === undefined) writeFileSync(join(storage.uploadDir, 'stray-id'), 'not yours')
-  else await putObject(s3, objectKey(s3, 'stray-id'), 'not yours')
+  // On object storage the stray bytes are an object at the upload's key, <prefix>stray-id.
+  const objects = storage.objects
+  if (objects === undefined) writeFileSync(join(storage.uploadDir, 'stray-id'), 'not yours')
+  else await putObject(objects, objectKey(objects, 'stray-id'), 'not yours')
   assertError(t, await post(endpoint, { 'Upload-Length': '4' }), 409, 'creation')
   const withBody = await send('POST', endpoint + '/', { headers: { ...TUS, 'Upload-Length': '4', 'Content-Type': 'application/offset+octet-stream' }, body: Buffer.from('data') })
   assertError(t, withBody, 409, 'creation-with-upload')
-  const left = s3 === undefined ? readFileSync(join(storage.uploadDir, 'stray-id')) : await readKey(s3, objectKey(s3, 'stray-id'))
+  const left = objects === undefined ? readFileSync(join(storage.uploadDir, 'stray-id')) : await readKey(objects, objectKey(objects, 'stray-id'))
   t.equal(left?.toString('utf8'), 'not yours', 'the stray bytes are untouched')
   t.equal((await app.tus.list()).length, 0)
 })

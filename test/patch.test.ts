@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { startServer } from './helpers/server.js'
 import { OCTET, TUS, bytes, create, patch, send } from './helpers/http.js'
 import { everything } from './helpers/store.js'
-import { CHUNKED_REFUSED, ON_S3, assertError, assertNothingStored, assertStored, head, idOf, storedSize } from './helpers/tus.js'
+import { CHUNKED_REFUSED, OBJECT_STORE, ON_OBJECTS, assertError, assertNothingStored, assertStored, head, idOf, storedSize } from './helpers/tus.js'
 
 t.test('chunks of different sizes append in order; every reply carries the new offset', async (t) => {
   const { app, endpoint, storage } = await startServer(t)
@@ -46,9 +46,9 @@ t.test('a chunked PATCH body (no Content-Length) is stored', async (t) => {
       setTimeout(() => { req.write(data.subarray(10_000, 70_000)); req.end(data.subarray(70_000)) }, 20)
     }
   })
-  if (ON_S3) {
+  if (ON_OBJECTS) {
     t.comment(CHUNKED_REFUSED)
-    assertError(t, res, 411, 'chunked body on S3')
+    assertError(t, res, 411, `chunked body on ${OBJECT_STORE}`)
     await assertStored(t, url, storage, Buffer.alloc(0), 'nothing of it stored')
     return
   }
@@ -131,8 +131,8 @@ t.test('a body past Upload-Length answers 413 and nothing of it is kept', async 
       setTimeout(() => req.end(Buffer.concat([data.subarray(900), Buffer.from('overflow')])), 30)
     }
   })
-  if (ON_S3) t.comment(CHUNKED_REFUSED)
-  assertError(t, res, ON_S3 ? 411 : 413, 'chunked')
+  if (ON_OBJECTS) t.comment(CHUNKED_REFUSED)
+  assertError(t, res, ON_OBJECTS ? 411 : 413, 'chunked')
   await assertStored(t, url, storage, data.subarray(0, 600), 'after the chunked case')
 
   t.equal((await patch(url, 600, data.subarray(600))).status, 204, 'the exact rest still fits')
@@ -194,11 +194,11 @@ t.test('PATCH on an id outside [A-Za-z0-9_-] answers 404 and touches no file', a
   }
   t.notOk(existsSync(join(dir, 'escape')), 'no file next to uploadDir')
   t.notOk(existsSync(join(dir, '..', 'escape')))
-  if (storage.s3 === undefined) {
+  if (storage.objects === undefined) {
     t.same(readdirSync(uploadDir), [id], 'uploadDir holds only the real upload')
   } else {
     t.same(readdirSync(uploadDir), [], 'nothing on disk')
-    t.same(await everything(storage.s3), { objects: [], uploads: [] }, 'nothing in the bucket (the real upload has no byte yet)')
+    t.same(await everything(storage.objects), { objects: [], uploads: [] }, 'nothing in the bucket (the real upload has no byte yet)')
   }
   t.same(readdirSync(dir).filter((name) => !name.startsWith('uploads.db')).sort(), ['uploads'], 'nothing else next to it')
   await assertStored(t, url, storage, Buffer.alloc(0), 'the real upload is untouched')

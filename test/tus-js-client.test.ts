@@ -9,7 +9,7 @@ import * as tus from 'tus-js-client'
 import type { CompleteHookPayload } from '../types/index.js'
 import { startServer } from './helpers/server.js'
 import { TUS, bytes, send } from './helpers/http.js'
-import { CUT_BODY_NOT_KEPT, ON_S3, sleep, storedSize, waitFor } from './helpers/tus.js'
+import { CUT_BODY_NOT_KEPT, OBJECT_STORE, ON_OBJECTS, sleep, storedSize, waitFor } from './helpers/tus.js'
 import {
   assertComplete, idFromUrl, recordRequests, runUpload, storedBytes, uploadFailure,
   type SeenRequest, type TusSource
@@ -18,8 +18,8 @@ import {
 const KiB = 1024
 const MiB = 1024 * KiB
 // On the S3 store uploads in small chunks take longer (see UPLOAD_TIMEOUT in helpers/tus-js.ts).
-const LIMIT = { timeout: ON_S3 ? 60_000 : 10_000 }
-const WAIT = ON_S3 ? 30_000 : 5000
+const LIMIT = { timeout: ON_OBJECTS ? 60_000 : 10_000 }
+const WAIT = ON_OBJECTS ? 30_000 : 5000
 
 /** A Node Readable handing out `data` in pieces of the given sizes (cycled), byte mode. */
 function streamFrom (data: Buffer, sizes: number[]): Readable {
@@ -169,15 +169,15 @@ t.test('2. resume after abort with a new Upload on the previous URL', LIMIT, asy
     })
 
     // The aborted PATCH ends on the server on its own time: wait for its offset.
-    // On S3 nothing of the cut chunk is kept (no part, no tail completed): the offset stays at the chunk's start.
-    const kept = ON_S3 ? at : at + keep
-    if (ON_S3) t.comment(CUT_BODY_NOT_KEPT)
+    // On object storage nothing of the cut chunk is kept (no part, no tail completed): the offset stays at the chunk's start.
+    const kept = ON_OBJECTS ? at : at + keep
+    if (ON_OBJECTS) t.comment(CUT_BODY_NOT_KEPT)
     await waitFor(async () => {
       const res = await send('HEAD', first, { headers: TUS })
-      // (on S3 the stored size counts the bytes of a request to the bucket still under way: it is back at `kept` once that request ended)
+      // (on object storage the stored size counts the bytes of a request to the bucket still under way: it is back at `kept` once that request ended)
       return res.headers['upload-offset'] === String(kept) && await storedSize(server.storage, idFromUrl(first)) === kept
     }, WAIT, 'the offset of the cut chunk')
-    if (ON_S3) t.pass(`S3: server kept none of the ${keep} bytes of the cut chunk: offset ${kept}, chunk-aligned`)
+    if (ON_OBJECTS) t.pass(`${OBJECT_STORE}: server kept none of the ${keep} bytes of the cut chunk: offset ${kept}, chunk-aligned`)
     else t.pass(`server kept the ${keep} bytes of the cut chunk: offset ${at + keep}, not chunk-aligned`)
     t.equal((await server.app.tus.get(idFromUrl(first)))?.completedAt, null, 'not complete')
     const prefix = await storedBytes(server.storage, idFromUrl(first))
@@ -193,7 +193,7 @@ t.test('2. resume after abort with a new Upload on the previous URL', LIMIT, asy
     })
     t.equal(url, first, 'the same upload URL was used')
     t.equal(seen.slice(mark).filter((r) => r.method === 'POST').length, 0, 'no new upload was created')
-    t.equal(offsets[0], String(kept), ON_S3 ? 'first PATCH of the resume is at the stored offset' : 'first PATCH of the resume is at the stored, unaligned offset')
+    t.equal(offsets[0], String(kept), ON_OBJECTS ? 'first PATCH of the resume is at the stored offset' : 'first PATCH of the resume is at the stored, unaligned offset')
     t.ok(Number(offsets[0]) > 0, 'first PATCH offset > 0')
     t.equal(offsets.length, Math.ceil((data.length - kept) / CHUNK), 'only the missing bytes were sent')
     await assertComplete(t, server.app, server.storage, url, data)
@@ -270,7 +270,7 @@ t.test('4. uploadLengthDeferred with a Node Readable', LIMIT, async (t) => {
       chunkSize: CHUNK,
       uploadLengthDeferred: true,
       onChunkComplete: (_size, total) => { accepted = total }
-    }, ON_S3 ? 5000 : 2000, (u) => { upload = u }).then(() => true, () => false)
+    }, ON_OBJECTS ? 5000 : 2000, (u) => { upload = u }).then(() => true, () => false)
     await waitFor(() => accepted === data.length, WAIT, 'every chunk accepted')
     const finished = await outcome
     t.ok(finished, 'tus-js-client finishes an upload whose length is a multiple of chunkSize', { todo: 'tus-js-client#779: stalls after the last chunk' })
@@ -360,9 +360,9 @@ t.test('7. server limits: maxChunkSize and maxSize', LIMIT, async (t) => {
     const url = err.originalRequest.getURL()
     const head = await send('HEAD', url, { headers: TUS })
     t.equal(head.headers['upload-offset'], '0', 'offset stayed 0')
-    // On S3 an upload with no byte yet has nothing in the bucket (disk: an empty file).
+    // On object storage an upload with no byte yet has nothing in the bucket (disk: an empty file).
     const kept = await storedBytes(server.storage, idFromUrl(url))
-    if (ON_S3) t.equal(kept, null, 'no byte of the refused chunk is stored')
+    if (ON_OBJECTS) t.equal(kept, null, 'no byte of the refused chunk is stored')
     else t.equal(kept?.length, 0, 'no byte of the refused chunk is stored')
   })
 

@@ -2,9 +2,10 @@
  * Starts the plugin in a real Fastify server on 127.0.0.1 with its own temp dir
  * and SQLite file, or, with TUS_TEST_BACKEND=postgres, its own PostgreSQL
  * schema (dropped at teardown). A test that passes its own `db` gets that.
- * The bytes go to the temp dir's `uploads`, or, with TUS_TEST_STORE=s3, to a
- * bucket, under a key prefix of the server's own (emptied at teardown;
- * helpers/store.ts), unless the test passed its own `s3` or `uploadDir`.
+ * The bytes go to the temp dir's `uploads`, or, with TUS_TEST_STORE=s3 or
+ * azure, to a bucket or container, under a key prefix of the server's own
+ * (emptied at teardown; helpers/store.ts), unless the test passed its own
+ * `s3`, `azure` or `uploadDir`.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,7 +13,7 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import tus, { type TusPluginOptions } from '../../lib/index.js'
 import { BACKEND, POSTGRES_URL, dropSchema, newSchemaName } from './postgres.js'
-import { ON_S3, S3_UPLOAD_DIRS, testS3Storage, type Storage } from './store.js'
+import { ON_OBJECTS, OBJECT_UPLOAD_DIRS, objectLocation, testObjectStorage, type Storage } from './store.js'
 
 export interface TestServer {
   app: FastifyInstance
@@ -26,7 +27,7 @@ export interface TestServer {
   dbPath: string
   /** The PostgreSQL schema of this server, when it runs on PostgreSQL. */
   schema?: string
-  /** Where the bytes are: `uploadDir`, or a bucket (`storage.s3`) on the S3 store. What the stored-bytes helpers take. */
+  /** Where the bytes are: `uploadDir`, or object storage (`storage.objects`: S3 or Azure). What the stored-bytes helpers take. */
   storage: Storage
 }
 
@@ -65,15 +66,16 @@ export async function startServer (
   if (schema !== undefined) t.teardown(async () => dropSchema(schema))
   const storage: Storage = { uploadDir: options.uploadDir ?? uploadDir }
   let bytes: TusPluginOptions = {}
-  if (options.s3 !== undefined) {
-    storage.s3 = { bucket: options.s3.bucket, prefix: options.s3.prefix ?? '', partSize: options.s3.partSize ?? 8 << 20 }
-  } else if (ON_S3 && options.uploadDir === undefined) {
-    const { option, location } = await testS3Storage(t)
-    storage.s3 = location
-    bytes = { s3: option }
+  const given = objectLocation(options)
+  if (given !== undefined) {
+    storage.objects = given
+  } else if (ON_OBJECTS && options.uploadDir === undefined) {
+    const { option, location } = await testObjectStorage(t)
+    storage.objects = location
+    bytes = option
     // Created empty, so the tests' "nothing in uploadDir" checks also say that nothing went to disk.
     mkdirSync(uploadDir)
-    S3_UPLOAD_DIRS.add(uploadDir)
+    OBJECT_UPLOAD_DIRS.add(uploadDir)
   }
   const app = Fastify({ logger: false, ...fastifyOptions })
   if (setup !== undefined) await setup(app)

@@ -4,15 +4,16 @@ import type { Test } from 'tap'
 import * as tus from 'tus-js-client'
 import { TUS, send, sha256 } from './http.js'
 import { stored } from './tus.js'
-import { ON_S3, holdings, type Storage } from './store.js'
+import { ON_OBJECTS, holdings, type Storage } from './store.js'
 
 /**
- * How long an upload may take before it counts as hung. On the S3 store every
- * PATCH below a part reads the tail back and writes it longer, so uploads in
- * small chunks move several times their size through the bucket (an 8 MiB
- * upload in 256 KiB chunks about 75 MiB): seconds on a loaded machine.
+ * How long an upload may take before it counts as hung. On object storage
+ * (S3, Azure) every PATCH below a part reads the tail back and writes it
+ * longer, so uploads in small chunks move several times their size through
+ * the bucket (an 8 MiB upload in 256 KiB chunks about 75 MiB): seconds on a
+ * loaded machine.
  */
-export const UPLOAD_TIMEOUT = ON_S3 ? 30_000 : 8000
+export const UPLOAD_TIMEOUT = ON_OBJECTS ? 30_000 : 8000
 
 /** What tus-js-client accepts as a source; a Node Readable is accepted at runtime but not typed. */
 export type TusSource = ConstructorParameters<typeof tus.Upload>[0]
@@ -75,7 +76,7 @@ export async function uploadFailure (source: TusSource, options: TusOptions, tim
 /** The upload id is the last path segment of its URL. */
 export const idFromUrl = (url: string): string => new URL(url).pathname.split('/').pop() as string
 
-/** The bytes stored for an id, or null when nothing is stored (the file on disk, or the object in the bucket: see stored() in tus.ts). */
+/** The bytes stored for an id, or null when nothing is stored (the file on disk, or the object in the bucket or container: see stored() in tus.ts). */
 export async function storedBytes (storage: Storage, id: string): Promise<Buffer | null> {
   return stored(storage, id)
 }
@@ -117,8 +118,8 @@ export function recordRequests (app: FastifyInstance): SeenRequest[] {
 type Assert = Pick<Test, 'equal' | 'ok' | 'not'>
 
 /**
- * A finished upload as the server sees it: the stored file (or, on the S3
- * store, the object in the bucket) is byte-exact (length and sha256), HEAD
+ * A finished upload as the server sees it: the stored file (or, on object
+ * storage, the object in the bucket or container) is byte-exact (length and sha256), HEAD
  * reports offset = length = data.length, and the row is complete.
  */
 export async function assertComplete (t: Assert, app: FastifyInstance, storage: Storage, url: string, data: Buffer, label = ''): Promise<void> {
@@ -129,10 +130,10 @@ export async function assertComplete (t: Assert, app: FastifyInstance, storage: 
   t.equal(onDisk?.length, data.length, `${p}stored file has ${data.length} bytes`)
   t.equal(onDisk === null ? null : sha256(onDisk), sha256(data), `${p}stored sha256 equals the source's`)
   t.ok(onDisk?.equals(data) === true, `${p}stored bytes equal the source`)
-  if (storage.s3 !== undefined) {
-    const held = await holdings(storage.s3, id)
+  if (storage.objects !== undefined) {
+    const held = await holdings(storage.objects, id)
     t.equal(held.tails.length, 0, `${p}no tail object left in the bucket`)
-    t.equal(held.uploads.length, 0, `${p}no multipart upload left in the bucket`)
+    t.equal(held.uploads.length, 0, `${p}no unfinished parts (multipart upload, uncommitted blocks) left in the bucket`)
   }
 
   const res = await send('HEAD', url, { headers: TUS })
