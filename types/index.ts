@@ -518,6 +518,13 @@ export interface WriteOptions {
    * whose code is 'ELENGTHREQUIRED' (411), before reading anything.
    */
   length?: number
+  /**
+   * The body, if it arrives whole (`length` bytes), is the rest of the upload
+   * and will be kept as it is (no checksum is pending): a store may store it
+   * straight as the finished upload (object storage: one request instead of a
+   * tail and a copy). finish() is still called afterwards.
+   */
+  completes?: boolean
   /** With `create`: as CreateOptions.contentType. */
   contentType?: string
   /** With `create`: as CreateOptions.chosenId. */

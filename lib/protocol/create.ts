@@ -13,7 +13,7 @@ import {
 } from './headers.js'
 import { assembleFinal, completeUpload } from './lifecycle.js'
 import { expiresHeader } from './load.js'
-import { bodyFailure, bodyLength, checksumMismatch, expiryFromNow, meteredRequestBody } from './write.js'
+import { bodyFailure, bodyLength, checksumMismatch, completesUpload, expiryFromNow, meteredRequestBody } from './write.js'
 import { servedType } from './download.js'
 
 /** 128 random bits, hex: unguessable and inside the id alphabet. */
@@ -168,8 +168,9 @@ async function createWithBody (ctx: TusContext, request: FastifyRequest, draft: 
   // If this throws, the file was never ours (a creating write fails on an existing one): leave it.
   let result: WriteResult
   try {
+    const length = bodyLength(request)
     result = await ctx.drain.during(body, async () => ctx.store.write(draft.id, 0, body.source, {
-      flush: ctx.options.fsync, create: true, contentType: servedType(draft.metadata).type, chosenId, length: bodyLength(request)
+      flush: ctx.options.fsync, create: true, contentType: servedType(draft.metadata).type, chosenId, length, completes: completesUpload(draft, 0, length, checksum)
     }))
   } catch (err) {
     throw idTaken(draft.id, err)

@@ -76,6 +76,11 @@ export function bodyLength (request: FastifyRequest): number | undefined {
   return declared === undefined ? 0 : Number(declared)
 }
 
+/** Whether a body of `length` bytes at `start`, arriving whole, completes the upload and is kept as it is (no checksum to judge it). */
+export function completesUpload (upload: Pick<UploadRecord, 'length'>, start: number, length: number | undefined, checksum: ChecksumHeader | undefined): boolean {
+  return checksum === undefined && upload.length !== null && length !== undefined && start + length === upload.length
+}
+
 export const checksumMismatch = (checksum: ChecksumHeader): TusError =>
   new TusError(460, `Upload-Checksum ${checksum.algorithm} does not match the body`)
 
@@ -138,8 +143,9 @@ export async function writeBody (
   }
 
   async function streamAndCommit (): Promise<WriteOutcome> {
+    const length = bodyLength(request)
     const result = await ctx.drain.during(body, async () => ctx.store.write(upload.id, start, body.source, {
-      flush: ctx.options.fsync, checkpoint, owned: lock.held, length: bodyLength(request)
+      flush: ctx.options.fsync, checkpoint, owned: lock.held, length, completes: completesUpload(upload, start, length, checksum)
     }))
     if (!lock.held()) interrupted(ctx, request, { ...upload, offset: committed }, 'lock-lost')
     assertHeld(lock)

@@ -541,7 +541,16 @@ export async function objectSize (loc: ObjectLocation, key: string): Promise<num
 /** The write request for `id` still sending its body, if there is one: a tail upload, or a part sent from this process. */
 function writeInFlight (loc: ObjectLocation, id: string): StoreRequest | undefined {
   return loc.requests?.filter((r) => !r.done && r.method === 'PUT' &&
-    (r.key.startsWith(tailPrefix(loc, id)) || (r.key === objectKey(loc, id) && r.part !== undefined))).at(-1)
+    (r.key.startsWith(tailPrefix(loc, id)) || (r.key === objectKey(loc, id) && (r.part !== undefined || wholeUpload(r))))).at(-1)
+}
+
+/**
+ * A body that completes a fresh upload below one part goes straight to the
+ * upload's object (one request): that PUT carries every byte so far. A copy to
+ * the key (S3 CopyObject, which sends no body) is not such a write.
+ */
+function wholeUpload (r: StoreRequest): boolean {
+  return r.part === undefined && r.query['x-id'] !== 'CopyObject' && r.query.comp === undefined
 }
 
 /**

@@ -53,6 +53,8 @@ export class ObjectStore implements DataStore {
   /** Bytes are behind a network: start-up recovery does not ask for the size of every finished upload. */
   readonly remote = true
   private readonly tailPrefix: string
+  /** Uploads a write stored whole, as their finished object, whose finish is still to come: nothing to clean up for them. */
+  private readonly finishedWhole = new Set<string>()
 
   constructor (
     readonly bucket: ObjectBucket,
@@ -103,6 +105,17 @@ export class ObjectStore implements DataStore {
 
       const { partSize } = this.settings
       const key = this.key(id)
+      if (options.completes === true && state.tailKey === null && state.partCount === 0 && options.length < partSize) {
+        // The whole upload in one body below a part: straight to its object, one
+        // request (a cut body keeps nothing, as a tail would not).
+        if (options.owned?.() === false) throw lockLost()
+        const { body } = taker.take(options.length)
+        await this.bucket.put(key, body, options.length, { signal: taker.abortSignal, ...(state.contentType === null ? {} : { contentType: state.contentType }) })
+        await this.states.put(id, { ...state, offset: offset + options.length, finished: true })
+        written = options.length
+        this.finishedWhole.add(id)
+        return { bytesWritten: written }
+      }
       let remaining = options.length
       let checkpointed = 0
       const every = options.checkpoint?.every ?? Infinity
@@ -183,6 +196,11 @@ export class ObjectStore implements DataStore {
     const state = await this.states.at(id, length)
     if (state === undefined) throw new Error(`upload ${id} has no stored state at its length ${length}`)
     const key = this.key(id)
+    if (state.finished && this.finishedWhole.delete(id)) {
+      // Written whole by this process just now: no part, no tail, only the version it started from.
+      await this.states.keepOnly(id, length)
+      return
+    }
     if (state.finished) {
       // A finish recorded before its process died, replayed: what it had not
       // cleaned up yet (stray parts, other versions, tails) goes now.
@@ -254,6 +272,7 @@ export class ObjectStore implements DataStore {
 
   /** Everything of the upload goes: its versions, parts (also ones no version recorded), tails, object. */
   async remove (id: string): Promise<void> {
+    this.finishedWhole.delete(id)
     const versions = await this.states.removeAll(id)
     await this.bucket.abortParts(this.key(id), new Set(versions.map((v) => v.multipartId).filter((m): m is string => m !== null)))
     await this.deleteTails(id)
