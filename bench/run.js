@@ -57,6 +57,37 @@
 // upload left in progress) and reading back a sample of the objects, whose sha256 must be
 // that of the bytes the load client sent.
 //
+// Object storage (Azure Blob Storage), a group of its own the same way, on Azurite
+// (Microsoft's emulator, a dev dependency) unless told otherwise:
+//   BENCH_AZURE=1                 run the Azure group (servers ours-azure, tus-azure, raw-azure;
+//                                 scenarios azure-large-64m, azure-large-8m, azure-small,
+//                                 azure-concurrent: the same shapes as their s3- namesakes).
+//                                 BENCH_SERVERS / BENCH_ONLY select them as for S3; BENCH_S3=1 and
+//                                 BENCH_AZURE=1 together run both groups
+//   BENCH_AZURE_CONNECTION_STRING=...
+//                                 the storage account to use (default: the runner starts one
+//                                 Azurite blob service for the whole group, on a free port of
+//                                 127.0.0.1 with a workspace in the temp directory, and stops it
+//                                 and removes the workspace at the end)
+//   BENCH_AZURE_BLOCK_SIZE=8388608
+//                                 block size of ours-azure and raw-azure (tus-azure has none: it
+//                                 appends each PATCH body whole)
+//   BENCH_AZURE_PROCESSES=regex   with BENCH_AZURE_CONNECTION_STRING: the blob service's processes,
+//                                 matched on /proc/<pid>/cmdline, whose CPU is reported beside the
+//                                 server's (default: azurite); the Azurite the runner starts is
+//                                 counted by its pid
+//   BENCH_AZURE_VERIFY_ALL=1      read back and hash every blob (default: a sample of 8 per run)
+// Each Azure run gets a container of its own, created before the server starts and deleted
+// after it stopped. ours-azure is the plugin with its azure option (block blobs at
+// `uploads/<id>`, SQLite metadata); tus-azure is @tus/server with @tus/azure-store in Fastify
+// (an append blob `<id>` per upload, bench/servers/tus-azure.js); raw-azure
+// (bench/servers/raw-azure.js) streams each body into Put Block requests of the block size
+// and commits the block list at the end (block blobs at `<id>`). All three use
+// @azure/storage-blob with its default pipeline (keep-alive).
+// A run is verified as on S3: the container's listing (every upload's blob, with its
+// length; nothing else but the store's own side blobs; no blob with only uncommitted
+// blocks, found by listing with and without uncommitted blobs) and a sample read back.
+//
 // ours-pg2 is the scale-out case: two instances of ours, one PostgreSQL schema and
 // one upload directory between them, and the load client sending each request to
 // the next instance in turn (no sticky sessions), as a round-robin load balancer
@@ -64,7 +95,8 @@
 // reported beside them (and not counted as other load).
 //
 // Other processes' CPU during each measured phase (machine busy time from
-// /proc/stat minus the server's and the client's) is recorded, and runs that
+// /proc/stat minus the server's, the client's, and PostgreSQL's or the object
+// storage's where they are counted, as storageCpuSeconds) is recorded, and runs that
 // shared the machine are flagged: on a small machine they skew the comparison.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -73,6 +105,8 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { createHash } from 'node:crypto'
+import { createServer as createNetServer } from 'node:net'
+import { createRequire } from 'node:module'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const KiB = 1024
@@ -98,18 +132,26 @@ if (!Number.isInteger(S3_PART_SIZE) || S3_PART_SIZE < 1) throw new Error('BENCH_
 const S3_CREDENTIALS = { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'tusaccess', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'tussecret' }
 const S3_PROCESSES = new RegExp(process.env.BENCH_S3_PROCESSES || 'swift|minio|radosgw|memcached')
 const S3_VERIFY_ALL = process.env.BENCH_S3_VERIFY_ALL === '1'
-const S3_VERIFY_SAMPLE = 8
+const VERIFY_SAMPLE = 8
+
+const AZURE_MODE = process.env.BENCH_AZURE === '1'
+// Without it the runner starts an Azurite, and its connection string is set then.
+let azureConnectionString = process.env.BENCH_AZURE_CONNECTION_STRING || undefined
+const AZURE_BLOCK_SIZE = Number(process.env.BENCH_AZURE_BLOCK_SIZE ?? 8 * MiB)
+if (!Number.isInteger(AZURE_BLOCK_SIZE) || AZURE_BLOCK_SIZE < 1) throw new Error('BENCH_AZURE_BLOCK_SIZE must be a positive integer')
+const AZURE_PROCESSES = new RegExp(process.env.BENCH_AZURE_PROCESSES || 'azurite')
+const AZURE_VERIFY_ALL = process.env.BENCH_AZURE_VERIFY_ALL === '1'
 
 const LARGE = QUICK ? 64 * MiB : 1 * GiB
 const SMALL_UPLOADS = QUICK ? 200 : 2000
 const CONCURRENT_SIZE = QUICK ? 1 * MiB : 16 * MiB
 const HEAD_REQUESTS = QUICK ? 2000 : 20000
-const S3_LARGE = QUICK ? 64 * MiB : 256 * MiB
-// Small uploads are slow on S3 (several S3 requests each): fewer of them than on disk.
-const S3_SMALL_UPLOADS = QUICK ? 200 : 500
-const S3_SMALL_SIZES = [1 * KiB, 4 * KiB, 16 * KiB, 64 * KiB]
-const S3_CONCURRENT = QUICK ? 16 : 64
-const S3_CONCURRENT_SIZE = 16 * MiB
+const OBJECT_LARGE = QUICK ? 64 * MiB : 256 * MiB
+// Small uploads are slow on object storage (several requests each): fewer of them than on disk.
+const OBJECT_SMALL_UPLOADS = QUICK ? 200 : 500
+const OBJECT_SMALL_SIZES = [1 * KiB, 4 * KiB, 16 * KiB, 64 * KiB]
+const OBJECT_CONCURRENT = QUICK ? 16 : 64
+const OBJECT_CONCURRENT_SIZE = 16 * MiB
 
 const SERVERS = {
   raw: { file: 'raw.js' },
@@ -129,12 +171,16 @@ const SERVERS = {
   'ours-pg2': { file: 'ours.js', ours: true, postgres: true, instances: 2, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] },
   // Opt-in: one instance on PostgreSQL, to separate the database's cost from the second instance's.
   'ours-pg1': { file: 'ours.js', ours: true, postgres: true, instances: 1, optIn: true, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] },
-  // The S3 group (BENCH_S3=1): one bucket per run on BENCH_S3_ENDPOINT. `key` maps an
-  // upload's id (the last segment of its URL) to its object; `side` matches the
-  // store's own objects that may sit beside the uploads' at the end.
-  'ours-s3': { file: 'ours-s3.js', ours: true, s3: { prefix: 'uploads/', key: (id) => `uploads/${id}` } },
-  'tus-s3': { file: 'tus-s3.js', s3: { key: (id) => id, side: /^[^/]+\.info$/ } },
-  'raw-s3': { file: 'raw-s3.js', s3: { key: (id) => id } }
+  // The object-storage groups: S3 (BENCH_S3=1), one bucket per run on BENCH_S3_ENDPOINT,
+  // and Azure (BENCH_AZURE=1), one container per run. `key` maps an upload's id (the
+  // last segment of its URL) to its object; `side` matches the store's own objects
+  // that may sit beside the uploads' at the end.
+  'ours-s3': { file: 'ours-s3.js', ours: true, group: 's3', objects: { prefix: 'uploads/', key: (id) => `uploads/${id}` } },
+  'tus-s3': { file: 'tus-s3.js', group: 's3', objects: { key: (id) => id, side: /^[^/]+\.info$/ } },
+  'raw-s3': { file: 'raw-s3.js', group: 's3', objects: { key: (id) => id } },
+  'ours-azure': { file: 'ours-azure.js', ours: true, group: 'azure', objects: { prefix: 'uploads/', key: (id) => `uploads/${id}` } },
+  'tus-azure': { file: 'tus-azure.js', group: 'azure', objects: { key: (id) => id } },
+  'raw-azure': { file: 'raw-azure.js', group: 'azure', objects: { key: (id) => id } }
 }
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL || process.env.TUS_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test'
 
@@ -150,23 +196,36 @@ const SCENARIOS = [
   { name: 'head', kind: 'head', uploads: 32, size: 16 * KiB, requests: HEAD_REQUESTS, concurrency: 32, what: `${HEAD_REQUESTS} HEAD requests on 32 existing uploads, 32 at a time` },
   { name: 'checksum-sha1', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha1', bytes: true, oursOnly: true, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha1` },
   { name: 'checksum-sha256', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha256', bytes: true, oursOnly: true, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha256` },
-  // The S3 group. PATCHes of 64 and 8 MiB are whole multiples of the default part
-  // size; 5 MiB PATCHes are not, so every PATCH but the last leaves a tail that the
-  // next one must take up (ours-s3 and tus-s3 store it as an object, raw-s3 keeps it
-  // in memory).
-  { name: 's3-large-64m', s3: true, kind: 'large', total: S3_LARGE, chunk: 64 * MiB, bytes: true, what: `one ${size(S3_LARGE)} upload in 64 MiB PATCHes to S3` },
-  { name: 's3-large-8m', s3: true, kind: 'large', total: S3_LARGE, chunk: 8 * MiB, bytes: true, what: `one ${size(S3_LARGE)} upload in 8 MiB PATCHes to S3` },
-  { name: 's3-large-5m', s3: true, kind: 'large', total: S3_LARGE, chunk: 5 * MiB, bytes: true, what: `one ${size(S3_LARGE)} upload in 5 MiB PATCHes to S3 (not a multiple of the part size)` },
-  { name: 's3-small', s3: true, kind: 'uploads', uploads: S3_SMALL_UPLOADS, sizes: S3_SMALL_SIZES, concurrency: 32, what: `${S3_SMALL_UPLOADS} uploads of 1, 4, 16, 64 KiB in turn to S3, 32 at a time, POST + PATCH` },
-  { name: 's3-small-cwu', s3: true, kind: 'uploads', uploads: S3_SMALL_UPLOADS, sizes: S3_SMALL_SIZES, concurrency: 32, cwu: true, what: `${S3_SMALL_UPLOADS} uploads of 1, 4, 16, 64 KiB in turn to S3, 32 at a time, creation-with-upload` },
-  { name: 's3-concurrent', s3: true, kind: 'uploads', uploads: S3_CONCURRENT, size: S3_CONCURRENT_SIZE, concurrency: S3_CONCURRENT, bytes: true, what: `${S3_CONCURRENT} uploads of ${size(S3_CONCURRENT_SIZE)} to S3 at once` }
+  ...objectScenarios('s3', 'S3', ['large-64m', 'large-8m', 'large-5m', 'small', 'small-cwu', 'concurrent']),
+  ...objectScenarios('azure', 'Azure', ['large-64m', 'large-8m', 'small', 'concurrent'])
 ]
 for (const s of SCENARIOS) {
   s.unit = s.bytes ? 'MiB/s' : s.kind === 'head' ? 'req/s' : 'uploads/s'
   s.concurrency ??= 1
   s.bufferSize = Math.max(s.chunk ?? 0, s.size ?? 0, ...(s.sizes ?? []))
-  // The servers each scenario's ratios are taken against.
-  s.baseline = s.s3 ? { raw: 'raw-s3', ours: 'ours-s3' } : { raw: 'raw', ours: 'ours' }
+  s.group ??= 'disk'
+  // The servers each scenario's ratios are taken against: raw and ours, or raw-s3 and ours-s3, ...
+  const suffix = s.group === 'disk' ? '' : `-${s.group}`
+  s.baseline = { raw: `raw${suffix}`, ours: `ours${suffix}` }
+}
+
+/**
+ * An object-storage group's scenarios, named `<group>-<name>`, picked from these
+ * shapes. PATCHes of 64 and 8 MiB are whole multiples of the default part size;
+ * 5 MiB PATCHes are not, so every PATCH but the last leaves a tail that the next
+ * one must take up (ours-s3 and tus-s3 store it as an object, raw-s3 keeps it in
+ * memory).
+ */
+function objectScenarios (group, where, names) {
+  const shapes = [
+    { name: 'large-64m', kind: 'large', total: OBJECT_LARGE, chunk: 64 * MiB, bytes: true, what: `one ${size(OBJECT_LARGE)} upload in 64 MiB PATCHes to ${where}` },
+    { name: 'large-8m', kind: 'large', total: OBJECT_LARGE, chunk: 8 * MiB, bytes: true, what: `one ${size(OBJECT_LARGE)} upload in 8 MiB PATCHes to ${where}` },
+    { name: 'large-5m', kind: 'large', total: OBJECT_LARGE, chunk: 5 * MiB, bytes: true, what: `one ${size(OBJECT_LARGE)} upload in 5 MiB PATCHes to ${where} (not a multiple of the part size)` },
+    { name: 'small', kind: 'uploads', uploads: OBJECT_SMALL_UPLOADS, sizes: OBJECT_SMALL_SIZES, concurrency: 32, what: `${OBJECT_SMALL_UPLOADS} uploads of 1, 4, 16, 64 KiB in turn to ${where}, 32 at a time, POST + PATCH` },
+    { name: 'small-cwu', kind: 'uploads', uploads: OBJECT_SMALL_UPLOADS, sizes: OBJECT_SMALL_SIZES, concurrency: 32, cwu: true, what: `${OBJECT_SMALL_UPLOADS} uploads of 1, 4, 16, 64 KiB in turn to ${where}, 32 at a time, creation-with-upload` },
+    { name: 'concurrent', kind: 'uploads', uploads: OBJECT_CONCURRENT, size: OBJECT_CONCURRENT_SIZE, concurrency: OBJECT_CONCURRENT, bytes: true, what: `${OBJECT_CONCURRENT} uploads of ${size(OBJECT_CONCURRENT_SIZE)} to ${where} at once` }
+  ]
+  return names.map((name) => ({ ...shapes.find((s) => s.name === name), name: `${group}-${name}`, group }))
 }
 
 function list (env, known, label) {
@@ -177,14 +236,19 @@ function list (env, known, label) {
 }
 const onlyScenarios = list(process.env.BENCH_ONLY, SCENARIOS.map((s) => s.name), 'BENCH_ONLY')
 const onlyServers = list(process.env.BENCH_SERVERS, Object.keys(SERVERS), 'BENCH_SERVERS')
-const isS3 = (name) => SERVERS[name].s3 !== undefined
-// Without BENCH_SERVERS: the disk group's default servers, or with BENCH_S3=1 the S3 group,
-// or, when BENCH_ONLY names only S3 scenarios, the S3 group too.
-const s3Only = S3_MODE || (onlyScenarios !== undefined && onlyScenarios.every((n) => SCENARIOS.find((s) => s.name === n).s3))
-let servers = Object.keys(SERVERS).filter((n) => onlyServers !== undefined ? onlyServers.includes(n) : s3Only ? isS3(n) : !SERVERS[n].optIn && !isS3(n))
+const groupOf = (name) => SERVERS[name].group ?? 'disk'
+// Without BENCH_SERVERS: the disk group's default servers, or the object-storage groups asked
+// for (BENCH_S3=1, BENCH_AZURE=1), or, when BENCH_ONLY names only object-storage scenarios,
+// their groups.
+const objectGroups = new Set([S3_MODE && 's3', AZURE_MODE && 'azure'].filter(Boolean))
+if (objectGroups.size === 0 && onlyScenarios !== undefined) {
+  const groups = onlyScenarios.map((n) => SCENARIOS.find((s) => s.name === n).group)
+  if (!groups.includes('disk')) for (const g of groups) objectGroups.add(g)
+}
+let servers = Object.keys(SERVERS).filter((n) => onlyServers !== undefined ? onlyServers.includes(n) : objectGroups.size > 0 ? objectGroups.has(groupOf(n)) : !SERVERS[n].optIn && groupOf(n) === 'disk')
 // Without BENCH_ONLY: every scenario of the groups the servers belong to.
-const scenarios = SCENARIOS.filter((s) => onlyScenarios !== undefined ? onlyScenarios.includes(s.name) : servers.some((n) => isS3(n) === (s.s3 === true)))
-const runsScenario = (name, scenario) => isS3(name) === (scenario.s3 === true) && (!scenario.oursOnly || SERVERS[name].ours) &&
+const scenarios = SCENARIOS.filter((s) => onlyScenarios !== undefined ? onlyScenarios.includes(s.name) : servers.some((n) => groupOf(n) === s.group))
+const runsScenario = (name, scenario) => groupOf(name) === scenario.group && (!scenario.oursOnly || SERVERS[name].ours) &&
   (SERVERS[name].scenarios === undefined || SERVERS[name].scenarios.includes(scenario.name)) &&
   (scenario.servers === undefined || scenario.servers.includes(name))
 
@@ -196,31 +260,23 @@ async function postgresQuery (text) {
   try { return (await client.query(text)).rows } finally { await client.end() }
 }
 
-/** CPU seconds of PostgreSQL's processes (the postmaster, its backends and workers). */
-function postgresCpuSeconds () {
+/** CPU seconds of the processes (but this one) that `matches(pid)` picks. */
+function processesCpuSeconds (matches) {
   let total = 0
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue
-      total += cpuSeconds(entry)
+      if (matches(entry)) total += cpuSeconds(entry)
     } catch {} // gone meanwhile
   }
   return total
 }
 
-/** CPU seconds of the S3 server's processes (BENCH_S3_PROCESSES on their command lines). */
-function s3CpuSeconds () {
-  let total = 0
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-    try {
-      if (!S3_PROCESSES.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' '))) continue
-      total += cpuSeconds(entry)
-    } catch {} // gone meanwhile
-  }
-  return total
-}
+/** CPU seconds of PostgreSQL's processes (the postmaster, its backends and workers). */
+const postgresCpuSeconds = () => processesCpuSeconds((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres')
+
+/** CPU seconds of the processes whose command lines match `pattern` (BENCH_S3_PROCESSES, BENCH_AZURE_PROCESSES). */
+const cpuSecondsMatching = (pattern) => processesCpuSeconds((pid) => pattern.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')))
 
 /** The runner's own S3 client (bucket set-up, verification, clean-up), loaded only for the S3 group. */
 let s3Runner
@@ -240,7 +296,17 @@ async function s3 () {
   return s3Runner
 }
 
-let bucketSerial = 0
+let storeSerial = 0
+/** A name for one run's bucket or container (lower case, digits and hyphens: valid for both). */
+const runStoreName = () => `tus-bench-${process.pid}-${Date.now().toString(36)}-${storeSerial++}`
+
+/** sha256 (hex) of a stream's bytes. */
+async function sha256Of (stream) {
+  const hash = createHash('sha256')
+  for await (const chunk of stream) hash.update(chunk)
+  return hash.digest('hex')
+}
+
 /**
  * A fresh, empty bucket for one run, primed with one multipart upload (created
  * and aborted). Swift's s3api keeps parts in a hidden `<bucket>+segments`
@@ -252,7 +318,7 @@ let bucketSerial = 0
  */
 async function createBucket () {
   const { send } = await s3()
-  const bucket = `tus-bench-${process.pid}-${Date.now().toString(36)}-${bucketSerial++}`
+  const bucket = runStoreName()
   await send('CreateBucketCommand', { Bucket: bucket })
   const { UploadId } = await send('CreateMultipartUploadCommand', { Bucket: bucket, Key: 'bench-priming' })
   await send('AbortMultipartUploadCommand', { Bucket: bucket, Key: 'bench-priming', UploadId })
@@ -302,21 +368,195 @@ async function removeBucket (bucket) {
 /** sha256 (hex) of an object's bytes, read back from the bucket. */
 async function objectDigest (bucket, Key) {
   const { send } = await s3()
-  const res = await send('GetObjectCommand', { Bucket: bucket, Key })
-  const hash = createHash('sha256')
-  for await (const chunk of res.Body) hash.update(chunk)
-  return hash.digest('hex')
+  return sha256Of((await send('GetObjectCommand', { Bucket: bucket, Key })).Body)
+}
+
+/** The runner's own client of the Azure account (container set-up, verification, clean-up), loaded only for the Azure group. */
+let azureRunner
+async function azureService () {
+  if (azureRunner === undefined) {
+    const { BlobServiceClient } = await import('@azure/storage-blob')
+    azureRunner = BlobServiceClient.fromConnectionString(azureConnectionString)
+  }
+  return azureRunner
+}
+const containerClient = async (container) => (await azureService()).getContainerClient(container)
+
+/** The Azurite the runner started (undefined with BENCH_AZURE_CONNECTION_STRING): { child, location, stderr }. */
+let azurite
+
+/** A port nothing listens on right now (bound on 127.0.0.1:0, then released). */
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
 }
 
 /**
- * A run on S3 counts only if the bucket holds exactly the uploads the load client
- * made (each one's object, with its length; besides them only the store's own side
- * objects, and no multipart upload in progress) and the sampled objects hold the
- * bytes sent (sha256). Answers what was checked.
+ * Starts Azurite's blob service for the Azure group (a workspace in the temp
+ * directory) and waits until it answers; sets azureConnectionString to its
+ * development account. Answers what the results record of it.
  */
-async function verifyBucket (name, bucket, uploads) {
-  const def = SERVERS[name].s3
-  const objects = await listObjects(bucket)
+async function startAzurite () {
+  const manifest = createRequire(import.meta.url).resolve('azurite/package.json')
+  const { version, bin } = JSON.parse(readFileSync(manifest, 'utf8'))
+  const port = await freePort()
+  const location = mkdtempSync(join(tmpdir(), 'fastify-tus-bench-azurite-'))
+  const child = spawn(process.execPath, [join(dirname(manifest), bin['azurite-blob']), '--blobHost', '127.0.0.1', '--blobPort', String(port),
+    '--location', location, '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  azurite = { child, location, stderr: '' }
+  child.stderr.on('data', (d) => { azurite.stderr = (azurite.stderr + d).slice(-2000) })
+  // Not left behind when the runner ends early (a failure, Ctrl-C); a SIGKILLed runner leaves it running.
+  process.once('exit', stopAzuriteNow)
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.once(signal, () => { stopAzuriteNow(); process.exit(code) })
+  azureConnectionString = 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
+    'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
+    `BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Azurite exited (${child.exitCode ?? child.signalCode}): ${azurite.stderr.trim()}`)
+    try {
+      await (await azureService()).getProperties()
+      return { azurite: version, endpoint: `http://127.0.0.1:${port}/devstoreaccount1`, pid: child.pid }
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`Azurite did not answer in 30 s (${err.message}): ${azurite.stderr.trim()}`)
+      await sleep(200)
+    }
+  }
+}
+
+/** Stops the Azurite the runner started, and removes its workspace. */
+async function stopAzurite () {
+  if (azurite === undefined) return
+  const { child, location } = azurite
+  child.kill('SIGTERM')
+  if (!await waitExit(child, 10_000)) { child.kill('SIGKILL'); await waitExit(child, 5000) }
+  rmSync(location, { recursive: true, force: true })
+  azurite = undefined
+}
+
+function stopAzuriteNow () {
+  if (azurite === undefined) return
+  azurite.child.kill('SIGKILL')
+  rmSync(azurite.location, { recursive: true, force: true })
+  azurite = undefined
+}
+
+/** Every blob in the container: name -> length; with `uncommitted`, blobs that have only uncommitted blocks too. */
+async function listBlobs (container, uncommitted = false) {
+  const blobs = new Map()
+  for await (const blob of (await containerClient(container)).listBlobsFlat({ includeUncommitedBlobs: uncommitted })) blobs.set(blob.name, blob.properties.contentLength)
+  return blobs
+}
+
+/**
+ * How each object-storage group sets up, stores, checks and cleans up, for the
+ * runner's shared code (per-run store, verification, CPU counting, the table).
+ */
+const STORAGES = {
+  s3: {
+    name: 'S3',
+    service: 'the S3 server',
+    where: 'bucket',
+    verifyAll: S3_VERIFY_ALL,
+    unfinishedWhat: 'multipart upload(s) still in progress',
+    async setUp () {
+      try {
+        await (await s3()).send('ListBucketsCommand', {})
+      } catch (err) {
+        throw new Error(`S3 at ${S3_ENDPOINT} did not answer (${err.message})`)
+      }
+      return { endpoint: S3_ENDPOINT, partSize: S3_PART_SIZE, processes: S3_PROCESSES.source, verifyAll: S3_VERIFY_ALL }
+    },
+    async tearDown () {},
+    note: 'S3 group: ratios against raw-s3 and ours-s3; the S3 server\'s CPU (storageCpuSeconds) is not in the server\'s CPU nor in other load',
+    create: createBucket,
+    remove: removeBucket,
+    list: listObjects,
+    unfinished: async (bucket) => (await listMultipart(bucket)).map((u) => u.Key),
+    digest: objectDigest,
+    cpuSeconds: () => cpuSecondsMatching(S3_PROCESSES),
+    cpuWhat: () => `S3 server's own CPU on top (${S3_ENDPOINT}, processes /${S3_PROCESSES.source}/)`,
+    partWhat: `part size ${size(S3_PART_SIZE)}`,
+    serverEnv: (def, bucket) => ({
+      BENCH_S3_BUCKET: bucket,
+      BENCH_S3_PREFIX: def.objects.prefix ?? '',
+      BENCH_S3_ENDPOINT: S3_ENDPOINT,
+      BENCH_S3_PART_SIZE: String(S3_PART_SIZE),
+      AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey
+    })
+  },
+  azure: {
+    name: 'Azure',
+    service: 'the blob service',
+    where: 'container',
+    verifyAll: AZURE_VERIFY_ALL,
+    unfinishedWhat: 'blob(s) with only uncommitted blocks',
+    async setUp () {
+      const settings = { blockSize: AZURE_BLOCK_SIZE, verifyAll: AZURE_VERIFY_ALL }
+      if (azureConnectionString === undefined) {
+        try {
+          return { ...settings, ...await startAzurite() }
+        } catch (err) {
+          await stopAzurite()
+          throw new Error(`Azurite did not start (${err.message})`)
+        }
+      }
+      // The account's endpoint only: no key in the results.
+      const endpoint = /BlobEndpoint=([^;]+)/.exec(azureConnectionString)?.[1] ?? /AccountName=([^;]+)/.exec(azureConnectionString)?.[1]
+      try {
+        await (await azureService()).getProperties()
+      } catch (err) {
+        throw new Error(`Azure at ${endpoint} (BENCH_AZURE_CONNECTION_STRING) did not answer (${err.message})`)
+      }
+      return { ...settings, endpoint, processes: AZURE_PROCESSES.source }
+    },
+    tearDown: stopAzurite,
+    note: 'Azure group: ratios against raw-azure and ours-azure; the blob service\'s CPU (storageCpuSeconds) is not in the server\'s CPU nor in other load',
+    async create () {
+      const container = runStoreName()
+      await (await containerClient(container)).create()
+      return container
+    },
+    remove: async (container) => { await (await containerClient(container)).delete() },
+    list: (container) => listBlobs(container),
+    async unfinished (container) {
+      const committed = await listBlobs(container)
+      return [...(await listBlobs(container, true)).keys()].filter((name) => !committed.has(name))
+    },
+    digest: async (container, name) => sha256Of((await (await containerClient(container)).getBlobClient(name).download()).readableStreamBody),
+    cpuSeconds: () => azurite !== undefined ? cpuSeconds(azurite.child.pid) : cpuSecondsMatching(AZURE_PROCESSES),
+    cpuWhat: () => azurite !== undefined ? `Azurite's own CPU on top (pid ${azurite.child.pid})` : `the blob service's own CPU on top (processes /${AZURE_PROCESSES.source}/)`,
+    partWhat: `block size ${size(AZURE_BLOCK_SIZE)}`,
+    serverEnv: (def, container) => ({
+      BENCH_AZURE_CONTAINER: container,
+      BENCH_AZURE_PREFIX: def.objects.prefix ?? '',
+      BENCH_AZURE_CONNECTION_STRING: azureConnectionString,
+      BENCH_AZURE_BLOCK_SIZE: String(AZURE_BLOCK_SIZE)
+    })
+  }
+}
+/** The object storage of a server's group (undefined for the disk group). */
+const storageOf = (name) => STORAGES[groupOf(name)]
+
+/**
+ * A run on object storage counts only if the bucket (container) holds exactly the
+ * uploads the load client made (each one's object, with its length; besides them
+ * only the store's own side objects, and nothing unfinished: no multipart upload
+ * in progress, no blob with only uncommitted blocks) and the sampled objects hold
+ * the bytes sent (sha256). Answers what was checked.
+ */
+async function verifyObjects (name, bucket, uploads) {
+  const def = SERVERS[name].objects
+  const storage = storageOf(name)
+  const check = `${storage.where} check`
+  const objects = await storage.list(bucket)
   const expected = new Map()
   for (const u of uploads) expected.set(def.key(u.path.slice(u.path.lastIndexOf('/') + 1)), u)
   const problems = []
@@ -329,19 +569,19 @@ async function verifyBucket (name, bucket, uploads) {
   if (bad > 3) problems.push(`${bad - 3} more`)
   const extra = [...objects.keys()].filter((key) => !expected.has(key) && !(def.side?.test(key) ?? false))
   if (extra.length > 0) problems.push(`${extra.length} object(s) besides the uploads' (${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', ...' : ''})`)
-  const inProgress = await listMultipart(bucket)
-  if (inProgress.length > 0) problems.push(`${inProgress.length} multipart upload(s) still in progress (${inProgress.slice(0, 3).map((u) => u.Key).join(', ')})`)
-  if (problems.length > 0) throw new Error(`bucket check: ${expected.size} uploads expected: ${problems.join('; ')}`)
+  const unfinished = await storage.unfinished(bucket)
+  if (unfinished.length > 0) problems.push(`${unfinished.length} ${storage.unfinishedWhat} (${unfinished.slice(0, 3).join(', ')})`)
+  if (problems.length > 0) throw new Error(`${check}: ${expected.size} uploads expected: ${problems.join('; ')}`)
   // First, last and evenly between (or all).
   const all = [...expected]
-  const n = S3_VERIFY_ALL ? all.length : Math.min(all.length, S3_VERIFY_SAMPLE)
+  const n = storage.verifyAll ? all.length : Math.min(all.length, VERIFY_SAMPLE)
   const picked = [...new Set(Array.from({ length: n }, (_, i) => n === 1 ? 0 : Math.round(i * (all.length - 1) / (n - 1))))].map((i) => all[i])
   let next = 0
   await Promise.all(Array.from({ length: Math.min(4, picked.length) }, async () => {
     while (next < picked.length) {
       const [key, u] = picked[next++]
-      const digest = await objectDigest(bucket, key)
-      if (digest !== u.sha256) throw new Error(`bucket check: ${key} (${u.size} bytes) does not hold the bytes sent (sha256 ${digest}, expected ${u.sha256})`)
+      const digest = await storage.digest(bucket, key)
+      if (digest !== u.sha256) throw new Error(`${check}: ${key} (${u.size} bytes) does not hold the bytes sent (sha256 ${digest}, expected ${u.sha256})`)
     }
   }))
   return { objects: expected.size, sideObjects: objects.size - expected.size, hashed: picked.length }
@@ -403,19 +643,11 @@ async function startServer (name, root, profileName, bucket) {
   const uploadDir = join(root, 'uploads')
   mkdirSync(uploadDir)
   const env = { ...def.env, BENCH_UPLOAD_DIR: uploadDir, BENCH_DB_PATH: join(root, 'uploads.db') }
-  if (def.s3 !== undefined) {
+  if (def.objects !== undefined) {
     // Temporary files (@tus/s3-store splits parts through them) go with the run's directory.
     const tmp = join(root, 'tmp')
     mkdirSync(tmp)
-    Object.assign(env, {
-      BENCH_S3_BUCKET: bucket,
-      BENCH_S3_PREFIX: def.s3.prefix ?? '',
-      BENCH_S3_ENDPOINT: S3_ENDPOINT,
-      BENCH_S3_PART_SIZE: String(S3_PART_SIZE),
-      AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
-      TMPDIR: tmp
-    })
+    Object.assign(env, storageOf(name).serverEnv(def, bucket), { TMPDIR: tmp })
   }
   let schema
   if (def.postgres) {
@@ -490,11 +722,13 @@ async function runOne (scenario, name, round) {
   const root = mkdtempSync(join(tmpdir(), `fastify-tus-bench-${name}-`))
   let server
   let sampler
+  // The run's bucket or container, on object storage.
   let bucket
-  const objectStorage = isS3(name)
+  const storage = storageOf(name)
+  const objectStorage = storage !== undefined
   const busyBefore = QUIET_WAIT > 0 ? await waitForQuiet() : undefined
   try {
-    if (objectStorage) bucket = await createBucket()
+    if (objectStorage) bucket = await storage.create()
     server = await startServer(name, root, `${scenario.name}.${name}.r${round}.cpuprofile`, bucket)
     const pids = server.pids
     const serverCpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
@@ -509,19 +743,19 @@ async function runOne (scenario, name, round) {
     let mainStart = 0
     let busyStart = 0
     let dbStart = 0
-    let s3Start = 0
+    let storageStart = 0
     const load = await runLoad({ urls: server.urls, scenario, concurrency: scenario.concurrency, bufferSize: scenario.bufferSize, report: objectStorage }, () => {
       cpuStart = serverCpu()
       mainStart = mainCpu()
       busyStart = machineBusySeconds()
       if (database) dbStart = postgresCpuSeconds()
-      if (objectStorage) s3Start = s3CpuSeconds()
+      if (objectStorage) storageStart = storage.cpuSeconds()
     })
     const cpuEnd = serverCpu()
     const mainCpuSeconds = mainCpu() - mainStart
     const busy = machineBusySeconds() - busyStart
     const dbCpu = database ? postgresCpuSeconds() - dbStart : 0
-    const s3Cpu = objectStorage ? s3CpuSeconds() - s3Start : 0
+    const storageCpu = objectStorage ? storage.cpuSeconds() - storageStart : 0
     peak = Math.max(peak, serverRss())
     clearInterval(sampler)
     sampler = undefined
@@ -531,7 +765,7 @@ async function runOne (scenario, name, round) {
     let verified
     if (objectStorage) {
       if (load.uploads?.length !== expectedFiles) throw new Error(`load client reported ${load.uploads?.length} uploads, expected ${expectedFiles}`)
-      verified = await verifyBucket(name, bucket, load.uploads)
+      verified = await verifyObjects(name, bucket, load.uploads)
     } else {
       const stored = storedData(server.uploadDir)
       if (stored.bytes !== load.stored || stored.files !== expectedFiles) {
@@ -552,12 +786,12 @@ async function runOne (scenario, name, round) {
       connections: load.connections,
       instances: pids.length,
       // Cores used by everything else (the runner included) during the measured phase.
-      otherCores: Math.max(0, (busy - cpu - dbCpu - s3Cpu - load.clientCpuSeconds) / load.seconds),
+      otherCores: Math.max(0, (busy - cpu - dbCpu - storageCpu - load.clientCpuSeconds) / load.seconds),
       busyCoresBefore: busyBefore
     }
     if (database) run.databaseCpuSeconds = dbCpu
     if (objectStorage) {
-      run.s3CpuSeconds = s3Cpu
+      run.storageCpuSeconds = storageCpu
       run.verified = verified
     }
     run.noisy = run.otherCores > QUIET_CORES
@@ -573,7 +807,7 @@ async function runOne (scenario, name, round) {
       }))
       if (server.schema !== undefined) await postgresQuery(`DROP SCHEMA IF EXISTS "${server.schema}" CASCADE`).catch((err) => console.error(`  could not drop schema ${server.schema}: ${err.message}`))
     }
-    if (bucket !== undefined) await removeBucket(bucket).catch((err) => console.error(`  could not remove bucket ${bucket}: ${err.message}`))
+    if (bucket !== undefined) await storage.remove(bucket).catch((err) => console.error(`  could not remove ${storage.where} ${bucket}: ${err.message}`))
     rmSync(root, { recursive: true, force: true })
     // Do not let the next run pay for this one's writeback.
     spawnSync('sync')
@@ -607,7 +841,7 @@ function summarise (runs) {
     noisyRuns: ok.filter((r) => r.noisy).length
   }
   if (pick('databaseCpuSeconds').length) out.databaseCpuSeconds = median(pick('databaseCpuSeconds'))
-  if (pick('s3CpuSeconds').length) out.s3CpuSeconds = median(pick('s3CpuSeconds'))
+  if (pick('storageCpuSeconds').length) out.storageCpuSeconds = median(pick('storageCpuSeconds'))
   if (pick('cpuPerGiB').length) out.cpuPerGiB = median(pick('cpuPerGiB'))
   if (pick('cpuMsPerOp').length) out.cpuMsPerOp = median(pick('cpuMsPerOp'))
   return out
@@ -622,7 +856,8 @@ function table (scenario, result, all) {
   const head = `${scenario.name}: ${scenario.what} — ${scenario.unit}, median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}`
   lines.push(head, '-'.repeat(Math.max(head.length, 96)))
   const cpuLabel = scenario.bytes ? 'CPU-s/GiB' : 'CPU-ms/op'
-  // Ratios against the scenario's group's baseline and ours (raw and ours, or raw-s3 and ours-s3).
+  const storage = STORAGES[scenario.group]
+  // Ratios against the scenario's group's baseline and ours (raw and ours, or raw-s3 and ours-s3, ...).
   const { raw: rawName, ours: oursName } = scenario.baseline
   const rawHead = `×${rawName}`
   const oursHead = `${oursName}÷this`
@@ -651,8 +886,8 @@ function table (scenario, result, all) {
     const beaten = others.filter(([, s]) => s.median >= raw.median).map(([n]) => n)
     lines.push(beaten.length === 0
       ? `${rawName} baseline is the fastest (${fmt(raw.median)} ${scenario.unit}): the load client is not the bottleneck for the servers measured against it.`
-      : scenario.s3
-        ? `NOTE: ${rawName} is NOT the fastest (${beaten.join(', ')} ≥ ${rawName}): it is a reference, not a bound, on S3: the S3 server (its CPU below) or the machine is the limit, and ${rawName} makes its own kind of S3 requests (bench/servers/raw-s3.js).`
+      : storage !== undefined
+        ? `NOTE: ${rawName} is NOT the fastest (${beaten.join(', ')} ≥ ${rawName}): it is a reference, not a bound, on ${storage.name}: ${storage.service} (its CPU below) or the machine is the limit, and ${rawName} makes its own kind of ${storage.name} requests (bench/servers/${rawName}.js).`
         : `WARNING: ${rawName} baseline is NOT the fastest (${beaten.join(', ')} ≥ ${rawName}): the client or the machine may be the limit here.`)
     if (raw.clientCore > 0.85) lines.push(`(the client used ${fmt(100 * raw.clientCore, 0)}% of a core against ${rawName}: ${rawName} may be capped by the client, so its lead is a lower bound)`)
   }
@@ -686,16 +921,16 @@ function table (scenario, result, all) {
       `; PostgreSQL's own CPU ${scenario.bytes ? `${fmt(s.databaseCpuSeconds / (scenario.total ?? scenario.uploads * scenario.size) * GiB, 2)} s/GiB` : `${fmt(s.databaseCpuSeconds * 1000 / scenario.uploads, 3)} ms/op`} on top`)
   }
   if (scenario.oursOnly) lines.push('(raw and @tus/server do not support Upload-Checksum: ours only)')
-  const s3Cpu = Object.entries(result.servers).filter(([, s]) => s.s3CpuSeconds !== undefined)
-  if (s3Cpu.length > 0) {
-    lines.push(`S3 server's own CPU on top (${S3_ENDPOINT}, processes /${S3_PROCESSES.source}/): ` + s3Cpu.map(([n, s]) => `${n} ${scenario.bytes
-      ? `${fmt(s.s3CpuSeconds / (scenario.total ?? scenario.uploads * scenario.size) * GiB, 2)} s/GiB`
-      : `${fmt(s.s3CpuSeconds * 1000 / scenario.uploads, 3)} ms/op`}`).join(', ') + `; part size ${size(S3_PART_SIZE)}`)
+  const storageCpu = Object.entries(result.servers).filter(([, s]) => s.storageCpuSeconds !== undefined)
+  if (storage !== undefined && storageCpu.length > 0) {
+    lines.push(`${storage.cpuWhat()}: ` + storageCpu.map(([n, s]) => `${n} ${scenario.bytes
+      ? `${fmt(s.storageCpuSeconds / (scenario.total ?? scenario.uploads * scenario.size) * GiB, 2)} s/GiB`
+      : `${fmt(s.storageCpuSeconds * 1000 / scenario.uploads, 3)} ms/op`}`).join(', ') + `; ${storage.partWhat}`)
     const verified = Object.entries(result.servers).filter(([, s]) => s.median !== undefined).map(([n, s]) => {
       const v = s.runs.find((r) => r.ok)?.verified
       return v === undefined ? undefined : `${n} ${v.objects} object(s)${v.sideObjects ? ` (+${v.sideObjects} side)` : ''}, ${v.hashed} hashed`
     }).filter(Boolean)
-    if (verified.length > 0) lines.push(`verified in the bucket (per run): ${verified.join('; ')}`)
+    if (verified.length > 0) lines.push(`verified in the ${storage.where} (per run): ${verified.join('; ')}`)
   }
   return lines.join('\n')
 }
@@ -726,17 +961,17 @@ async function main () {
       'ours runs with its default options (fsync on); the peers do not fsync'
     ]
   }
-  if (servers.some(isS3)) {
-    meta.s3 = { endpoint: S3_ENDPOINT, partSize: S3_PART_SIZE, processes: S3_PROCESSES.source, verifyAll: S3_VERIFY_ALL }
-    meta.notes.push('S3 group: ratios against raw-s3 and ours-s3; the S3 server\'s CPU (s3CpuSeconds) is not in the server\'s CPU nor in other load')
+  for (const group of new Set(servers.map(groupOf))) {
+    const storage = STORAGES[group]
+    if (storage === undefined) continue
     try {
-      const { send } = await s3()
-      await send('ListBucketsCommand', {})
+      meta[group] = await storage.setUp()
+      meta.notes.push(storage.note)
     } catch (err) {
-      const left = servers.filter(isS3)
-      servers = servers.filter((n) => !isS3(n))
+      const left = servers.filter((n) => groupOf(n) === group)
+      servers = servers.filter((n) => groupOf(n) !== group)
       meta.servers = servers
-      console.error(`S3 at ${S3_ENDPOINT} did not answer (${err.message}): ${left.join(', ')} left out`)
+      console.error(`${err.message}: ${left.join(', ')} left out`)
     }
   }
   if (CPU_PROF !== undefined) mkdirSync(CPU_PROF, { recursive: true })
@@ -799,6 +1034,8 @@ async function main () {
     result.table = table(scenario, result, results)
     console.log('\n' + result.table)
   }
+  // Stops the Azurite the runner started, if any (on a failure, the exit handler does).
+  for (const storage of Object.values(STORAGES)) await storage.tearDown()
   meta.totalSeconds = (Date.now() - started) / 1000
   meta.loadAverageAtEnd = loadavg()
   mkdirSync(dirname(RESULTS), { recursive: true })

@@ -1,5 +1,8 @@
-// Shared bits of the benchmark servers: where to store, how to announce, how to stop.
+// Shared bits of the benchmark servers: where to store, how to announce, how to stop,
+// the raw baselines' HTTP side, ours and @tus/server mounted in Fastify.
 import process from 'node:process'
+import http from 'node:http'
+import { randomBytes } from 'node:crypto'
 
 export function uploadDir () {
   const dir = process.env.BENCH_UPLOAD_DIR
@@ -68,11 +71,142 @@ export function s3ClientConfig (s3) {
 }
 
 /**
+ * Where and how the Azure servers (ours-azure, tus-azure, raw-azure) store: the
+ * runner creates a fresh container per run (on the Azurite it started, or the
+ * account of BENCH_AZURE_CONNECTION_STRING) and passes it with the connection
+ * string, the block size and the blob names' prefix.
+ */
+export function azureSettings () {
+  const container = process.env.BENCH_AZURE_CONTAINER
+  if (!container) throw new Error('BENCH_AZURE_CONTAINER is required')
+  const connectionString = process.env.BENCH_AZURE_CONNECTION_STRING
+  if (!connectionString) throw new Error('BENCH_AZURE_CONNECTION_STRING is required')
+  const blockSize = Number(process.env.BENCH_AZURE_BLOCK_SIZE ?? 8 * 1024 * 1024)
+  if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error('BENCH_AZURE_BLOCK_SIZE must be a positive integer')
+  return { container, connectionString, blockSize, prefix: process.env.BENCH_AZURE_PREFIX ?? '' }
+}
+
+/**
+ * @tus/server with `datastore`, mounted in Fastify the usual way: a parser that
+ * hands the body stream through untouched, and routes that give the raw request
+ * and response to tusServer.handle after reply.hijack(). @tus/server answers a
+ * failure with 500 and logs nothing: this says why on stderr (observing only,
+ * the answer is unchanged), which the runner quotes when a run fails. Fastify and
+ * @tus/server are imported here, not at the top, so that the other servers' RSS
+ * does not carry @tus/server.
+ */
+export async function serveTus (label, datastore) {
+  const { default: Fastify } = await import('fastify')
+  const { Server } = await import('@tus/server')
+  const onResponseError = (_req, err) => { if ((err?.status_code ?? 500) >= 500) logFailure(label, err) }
+  const tusServer = new Server({ path: '/files', datastore, onResponseError })
+  const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
+  app.addContentTypeParser('application/offset+octet-stream', (_request, _payload, done) => done(null))
+  const handler = (request, reply) => {
+    reply.hijack()
+    tusServer.handle(request.raw, reply.raw)
+  }
+  const methods = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS']
+  app.route({ method: methods, url: '/files', exposeHeadRoute: false, handler })
+  app.route({ method: methods, url: '/files/*', exposeHeadRoute: false, handler })
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  announce(new URL(address).port)
+  onStop(() => app.close())
+}
+
+/**
+ * The raw baselines' tus server on node:http (raw.js, and raw-s3.js and
+ * raw-azure.js through raw-objects.js): POST, PATCH and HEAD at /files/, no
+ * validation, all state in this process's memory.
+ * - create(id, length): a new upload's state, with `offset` (0) and `length`,
+ *   made before its body (creation-with-upload), if any, is read;
+ * - write(req, upload): takes a body, and moves upload.offset past it.
+ * Without `chunked`, a body without Content-Length is answered 411.
+ */
+export function serveRaw (label, { chunked, create, write }) {
+  const PREFIX = '/files/'
+  const uploads = new Map()
+  const hasBody = (req) => (chunked && req.headers['transfer-encoding'] !== undefined) || Number(req.headers['content-length'] ?? 0) > 0
+
+  async function handle (req, res) {
+    const id = req.url.startsWith(PREFIX) ? req.url.slice(PREFIX.length) : ''
+    if (req.method === 'POST' && (req.url === PREFIX || req.url === '/files')) {
+      if (!chunked && req.headers['transfer-encoding'] !== undefined) { req.resume(); res.writeHead(411).end(); return }
+      const newId = randomBytes(16).toString('hex')
+      const upload = await create(newId, Number(req.headers['upload-length'] ?? 0))
+      uploads.set(newId, upload)
+      const headers = { Location: `http://${req.headers.host}${PREFIX}${newId}`, 'Tus-Resumable': '1.0.0' }
+      if (hasBody(req)) {
+        await write(req, upload)
+        headers['Upload-Offset'] = String(upload.offset)
+      } else {
+        req.resume()
+      }
+      res.writeHead(201, headers).end()
+      return
+    }
+    const upload = uploads.get(id)
+    if (upload === undefined) {
+      req.resume()
+      res.writeHead(404).end()
+      return
+    }
+    if (req.method === 'PATCH') {
+      if (!chunked && req.headers['content-length'] === undefined) { req.resume(); res.writeHead(411).end(); return }
+      await write(req, upload)
+      res.writeHead(204, { 'Upload-Offset': String(upload.offset), 'Tus-Resumable': '1.0.0' }).end()
+    } else if (req.method === 'HEAD') {
+      res.writeHead(200, { 'Upload-Offset': String(upload.offset), 'Upload-Length': String(upload.length), 'Tus-Resumable': '1.0.0', 'Cache-Control': 'no-store' }).end()
+    } else {
+      req.resume()
+      res.writeHead(405).end()
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      logFailure(label, err)
+      if (!res.headersSent) res.writeHead(500).end()
+      else res.destroy()
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  server.listen(0, '127.0.0.1', () => announce(server.address().port))
+  onStop(() => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
+}
+
+/**
+ * fastify-tus (this repository's build) in Fastify, at /files, with `options`
+ * (ours-s3, ours-azure). Without a logger a failure is answered 500 silently:
+ * an onError hook says why on stderr (observing only, the answer is unchanged),
+ * which the runner quotes when a run fails.
+ */
+export async function serveOurs (label, options) {
+  const { default: Fastify } = await import('fastify')
+  const { default: tus } = await import('../../dist/lib/index.js')
+  const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
+  app.addHook('onError', async (_request, _reply, err) => { if ((err.statusCode ?? 500) >= 500) logFailure(label, err) })
+  await app.register(tus, { prefix: '/files', ...options })
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  announce(new URL(address).port)
+  onStop(() => app.close())
+}
+
+/** BENCH_DB_PATH: the run's SQLite file, for ours' metadata. */
+export function dbPath () {
+  const path = process.env.BENCH_DB_PATH
+  if (!path) throw new Error('BENCH_DB_PATH is required')
+  return path
+}
+
+/**
  * A failure answered 500, on stderr: the stack, then one line the runner's
  * failure message (the last 500 characters of stderr) will show.
  */
 export function logFailure (label, err) {
   const status = err?.$metadata?.httpStatusCode
+  const azureStatus = err?.name === 'RestError' ? err.statusCode : undefined
   console.error(err)
-  console.error(`${label} failed: ${err?.name ?? 'Error'}: ${err?.message ?? err}${err?.code ? ` (${err.code})` : ''}${status ? ` (S3 answered ${status})` : ''}`)
+  console.error(`${label} failed: ${err?.name ?? 'Error'}: ${err?.message ?? err}${err?.code ? ` (${err.code})` : ''}` +
+    `${status ? ` (S3 answered ${status})` : ''}${azureStatus ? ` (Azure answered ${azureStatus})` : ''}`)
 }
