@@ -13,6 +13,14 @@
 // (its path, length and the sha256 of the bytes sent, computed after the
 // measured phase), so the runner can read the objects back from the bucket.
 // A scenario with `sizes` gives upload i the length sizes[i % sizes.length].
+// A scenario with `draft` speaks the IETF draft "Resumable Uploads for HTTP"
+// (interop version DRAFT_VERSION, no Tus-Resumable) instead of tus 1.0.0: a creation
+// POST with `Upload-Complete` (?1 with the whole body when `cwu`, else ?0 and no
+// body), then appends by PATCH in application/partial-upload, `Upload-Complete: ?1`
+// on the last. The upload's URL is the final answer's Location (which must equal
+// the 104's, when one came); its offset is the final answer's Upload-Offset, and
+// the last answer must say `Upload-Complete: ?1`. 1xx interim responses (104) are
+// counted, never taken for the answer (node:http reports them as 'information').
 import http from 'node:http'
 import { createHash, randomFillSync } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -29,14 +37,24 @@ const seenSockets = new WeakSet()
 let connections = 0
 let countConnections = false
 const OCTETS = 'application/offset+octet-stream'
+const DRAFT_VERSION = '9'
+const PARTIAL_UPLOAD = 'application/partial-upload'
+// 1xx interim responses received in the measured phase, by status.
+const interims = {}
 
+/** One request; the answer's status and headers, and the 1xx that came before it (`informational`). */
 function send (method, path, headers, body) {
   return new Promise((resolve, reject) => {
     const { url, agent } = targets[nextTarget++ % targets.length]
+    const informational = []
     const req = http.request({ host: url.hostname, port: url.port, method, path, headers, agent }, (res) => {
       res.on('data', () => {})
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers }))
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, informational }))
       res.on('error', reject)
+    })
+    req.on('information', (info) => {
+      informational.push(info)
+      if (countConnections) interims[info.statusCode] = (interims[info.statusCode] ?? 0) + 1
     })
     req.on('error', reject)
     req.on('socket', (socket) => {
@@ -94,8 +112,66 @@ async function patch (path, offset, length, checksum) {
   expectOffset(res, offset + length, 'PATCH')
 }
 
-/** One upload of `size` bytes in PATCHes of `chunk` (or with its body in the POST). */
-async function upload (size, chunk, { cwu = false, checksum } = {}) {
+function expectComplete (res, complete, what) {
+  const got = res.headers['upload-complete']
+  if (got !== (complete ? '?1' : '?0')) throw new CheckError(`${what}: expected Upload-Complete ${complete ? '?1' : '?0'}, got ${got}`)
+}
+
+/** A draft creation: the whole upload in its body (`body` given, `Upload-Complete: ?1`) or none (`?0`). */
+async function draftCreate (body) {
+  const headers = { 'Upload-Draft-Interop-Version': DRAFT_VERSION, 'Upload-Complete': body !== undefined ? '?1' : '?0' }
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/octet-stream'
+    headers['Content-Length'] = String(body.length)
+  } else {
+    headers['Content-Length'] = '0'
+  }
+  const res = await send('POST', base.pathname, headers, body)
+  expect(res, 201, 'draft POST')
+  const location = res.headers.location
+  if (!location) throw new CheckError('draft POST: no Location')
+  // The 104 (if the server sent one) names the same URL before the body is read.
+  for (const info of res.informational) {
+    if (info.statusCode === 104 && info.headers.location !== undefined && info.headers.location !== location) {
+      throw new CheckError(`draft POST: 104 Location ${info.headers.location} differs from the answer's ${location}`)
+    }
+  }
+  expectOffset(res, body?.length ?? 0, 'draft POST')
+  expectComplete(res, body !== undefined, 'draft POST')
+  return new URL(location, base).pathname
+}
+
+/** A draft append of `length` bytes at `offset`; `last` says `Upload-Complete: ?1`. */
+async function draftPatch (path, offset, length, last) {
+  const headers = {
+    'Upload-Draft-Interop-Version': DRAFT_VERSION,
+    'Content-Type': PARTIAL_UPLOAD,
+    'Content-Length': String(length),
+    'Upload-Offset': String(offset),
+    'Upload-Complete': last ? '?1' : '?0'
+  }
+  const res = await send('PATCH', path, headers, buffer.subarray(0, length))
+  expect(res, 204, 'draft PATCH')
+  expectOffset(res, offset + length, 'draft PATCH')
+  expectComplete(res, last, 'draft PATCH')
+}
+
+/** One upload of `size` bytes in PATCHes of `chunk` (or with its body in the POST), in tus or (`draft`) the IETF draft. */
+async function upload (size, chunk, { cwu = false, checksum, draft = false } = {}) {
+  if (draft) {
+    if (cwu) {
+      const path = await draftCreate(buffer.subarray(0, size))
+      sent.push({ path, size, chunk: size })
+      return path
+    }
+    const path = await draftCreate()
+    for (let offset = 0; offset < size; offset += chunk) {
+      const length = Math.min(chunk, size - offset)
+      await draftPatch(path, offset, length, offset + length === size)
+    }
+    sent.push({ path, size, chunk })
+    return path
+  }
   if (cwu) {
     const path = await create(size, buffer.subarray(0, size))
     sent.push({ path, size, chunk: size })
@@ -150,14 +226,14 @@ async function main () {
   if (s.kind === 'large') {
     await waitForGo()
     const t0 = process.hrtime.bigint()
-    await upload(s.total, s.chunk, { checksum: s.checksum })
+    await upload(s.total, s.chunk, { checksum: s.checksum, draft: s.draft })
     measured = process.hrtime.bigint() - t0
     ops = 1
     bytes = stored = s.total
   } else if (s.kind === 'uploads') {
     await waitForGo()
     const t0 = process.hrtime.bigint()
-    await pool(s.uploads, s.concurrency, (i) => upload(sizeOf(s, i), sizeOf(s, i), { cwu: s.cwu }))
+    await pool(s.uploads, s.concurrency, (i) => upload(sizeOf(s, i), sizeOf(s, i), { cwu: s.cwu, draft: s.draft }))
     measured = process.hrtime.bigint() - t0
     ops = s.uploads
     for (let i = 0; i < s.uploads; i++) bytes += sizeOf(s, i)
@@ -181,7 +257,7 @@ async function main () {
   const seconds = Number(measured) / 1e9
   // The client's own CPU during the measured phase: if it nears one core, it is the bottleneck.
   const cpu = process.cpuUsage(cpuAtGo)
-  const result = { ok: true, seconds, ops, bytes, stored, connections, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 }
+  const result = { ok: true, seconds, ops, bytes, stored, connections, interims, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 }
   if (config.report) result.uploads = sent.map((u) => ({ path: u.path, size: u.size, sha256: contentDigest(u.size, u.chunk) }))
   return result
 }

@@ -11,11 +11,21 @@
 // A run counts only if every upload's final offset (as answered) equals its
 // length and the upload directory holds exactly the bytes sent.
 //
+// The IETF draft "Resumable Uploads for HTTP" (interop version 9), which ours serves
+// on the same routes, is measured beside tus for the same uploads, ours only:
+// small-draft is small-cwu's uploads each made by one creation POST with
+// `Upload-Complete: ?1` and the whole body; large-8m-draft is large-8m's upload
+// created by a POST with `Upload-Complete: ?0` and no body, then appended in
+// 8 MiB PATCHes in application/partial-upload (`Upload-Complete: ?1` on the last).
+// Ours sends its 104 interim responses (draftInterimResponses, default on): the
+// upload's URL at creation, progress during a long append; the load client counts
+// them. The opt-in server ours-no104 turns them off, to see what they cost.
+//
 // Environment:
 //   BENCH_QUICK=1                 smaller sizes, for a smoke run
 //   BENCH_ROUNDS=3                rounds per scenario (servers alternate their order)
 //   BENCH_ONLY=small,head         scenarios to run
-//   BENCH_SERVERS=raw,ours        servers to run (also opt-in: ours-nofsync, ours-pg1, ours-metrics, ours-progress)
+//   BENCH_SERVERS=raw,ours        servers to run (also opt-in: ours-nofsync, ours-pg1, ours-metrics, ours-progress, ours-no104)
 //   BENCH_POSTGRES_URL=url        PostgreSQL for ours-pg2 / ours-pg1 (default: TUS_TEST_POSTGRES_URL,
 //                                 else postgres://postgres@127.0.0.1:5432/test); without a
 //                                 reachable server they are left out with a line saying so
@@ -167,6 +177,8 @@ const SERVERS = {
   // Opt-in: ours with Prometheus metrics on, and with an onProgress handler, for what each costs beside ours.
   'ours-metrics': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_METRICS: '1' } },
   'ours-progress': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_PROGRESS: '1' } },
+  // Opt-in: ours without the IETF draft's 104 interim responses (what they cost in small-draft and large-8m-draft).
+  'ours-no104': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_OPTIONS: JSON.stringify({ draftInterimResponses: false }) } },
   // Scale-out: two instances on PostgreSQL (the uploads/s and MB/s scenarios only).
   'ours-pg2': { file: 'ours.js', ours: true, postgres: true, instances: 2, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] },
   // Opt-in: one instance on PostgreSQL, to separate the database's cost from the second instance's.
@@ -184,6 +196,9 @@ const SERVERS = {
 }
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL || process.env.TUS_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test'
 
+// Why a scenario is ours only (its `oursOnly`), said under its table.
+const CHECKSUM_ONLY = 'raw and @tus/server do not support Upload-Checksum: ours only'
+const DRAFT_ONLY = 'raw and @tus/server do not speak the IETF draft: ours only'
 const size = (n) => n >= GiB ? `${n / GiB} GiB` : n >= MiB ? `${n / MiB} MiB` : `${n / KiB} KiB`
 const SCENARIOS = [
   { name: 'large-64m', kind: 'large', total: LARGE, chunk: 64 * MiB, bytes: true, what: `one ${size(LARGE)} upload in 64 MiB PATCHes` },
@@ -194,8 +209,11 @@ const SCENARIOS = [
   { name: 'small-cwu', kind: 'uploads', uploads: SMALL_UPLOADS, size: 16 * KiB, concurrency: 32, cwu: true, what: `${SMALL_UPLOADS} uploads of 16 KiB, 32 at a time, creation-with-upload` },
   { name: 'concurrent', kind: 'uploads', uploads: 64, size: CONCURRENT_SIZE, concurrency: 64, bytes: true, what: `64 uploads of ${size(CONCURRENT_SIZE)} at once` },
   { name: 'head', kind: 'head', uploads: 32, size: 16 * KiB, requests: HEAD_REQUESTS, concurrency: 32, what: `${HEAD_REQUESTS} HEAD requests on 32 existing uploads, 32 at a time` },
-  { name: 'checksum-sha1', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha1', bytes: true, oursOnly: true, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha1` },
-  { name: 'checksum-sha256', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha256', bytes: true, oursOnly: true, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha256` },
+  { name: 'checksum-sha1', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha1', bytes: true, oursOnly: CHECKSUM_ONLY, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha1` },
+  { name: 'checksum-sha256', kind: 'large', total: LARGE, chunk: 8 * MiB, checksum: 'sha256', bytes: true, oursOnly: CHECKSUM_ONLY, relativeTo: 'large-8m', what: `large-8m with Upload-Checksum sha256` },
+  // The IETF draft (interop 9) for the same uploads as small-cwu and large-8m.
+  { name: 'small-draft', kind: 'uploads', uploads: SMALL_UPLOADS, size: 16 * KiB, concurrency: 32, cwu: true, draft: true, oursOnly: DRAFT_ONLY, relativeTo: 'small-cwu', what: `${SMALL_UPLOADS} uploads of 16 KiB, 32 at a time, one IETF draft POST each (Upload-Complete: ?1)` },
+  { name: 'large-8m-draft', kind: 'large', total: LARGE, chunk: 8 * MiB, bytes: true, draft: true, oursOnly: DRAFT_ONLY, relativeTo: 'large-8m', what: `one ${size(LARGE)} upload, IETF draft: POST (Upload-Complete: ?0) + 8 MiB PATCHes` },
   ...objectScenarios('s3', 'S3', ['large-64m', 'large-8m', 'large-5m', 'small', 'small-cwu', 'concurrent']),
   ...objectScenarios('azure', 'Azure', ['large-64m', 'large-8m', 'small', 'concurrent'])
 ]
@@ -784,6 +802,8 @@ async function runOne (scenario, name, round) {
       cpuSecondsTotal: cpuEnd,
       clientCpuSeconds: load.clientCpuSeconds,
       connections: load.connections,
+      // 1xx interim responses the client received, by status (the draft's 104s).
+      interims: load.interims ?? {},
       instances: pids.length,
       // Cores used by everything else (the runner included) during the measured phase.
       otherCores: Math.max(0, (busy - cpu - dbCpu - storageCpu - load.clientCpuSeconds) / load.seconds),
@@ -907,9 +927,11 @@ function table (scenario, result, all) {
       const b = baseRes?.[name]
       if (s.median === undefined) continue
       if (b?.median === undefined) { lines.push(`${name} vs its ${scenario.relativeTo}: not measured in this run (add ${scenario.relativeTo} to BENCH_ONLY)`); continue }
-      s.relative = { to: scenario.relativeTo, throughputRatio: s.median / b.median, cpuPerGiBDelta: s.cpuPerGiB - b.cpuPerGiB, peakRssMiBDelta: s.peakRssMiB - b.peakRssMiB }
-      lines.push(`${name} vs its ${scenario.relativeTo}: ${fmt(s.median / b.median, 2)}× the throughput (${fmt(s.median)} vs ${fmt(b.median)} MiB/s), ` +
-        `${s.cpuPerGiB >= b.cpuPerGiB ? '+' : ''}${fmt(s.cpuPerGiB - b.cpuPerGiB, 2)} CPU-s/GiB (${fmt(s.cpuPerGiB, 2)} vs ${fmt(b.cpuPerGiB, 2)}), ` +
+      // CPU per GiB for the byte scenarios, per upload for the others.
+      const [cpuKey, cpuUnit, digits] = scenario.bytes ? ['cpuPerGiB', 'CPU-s/GiB', 2] : ['cpuMsPerOp', 'CPU-ms/op', 3]
+      s.relative = { to: scenario.relativeTo, throughputRatio: s.median / b.median, [`${cpuKey}Delta`]: s[cpuKey] - b[cpuKey], peakRssMiBDelta: s.peakRssMiB - b.peakRssMiB }
+      lines.push(`${name} vs its ${scenario.relativeTo}: ${fmt(s.median / b.median, 2)}× the throughput (${fmt(s.median)} vs ${fmt(b.median)} ${scenario.unit}), ` +
+        `${s[cpuKey] >= b[cpuKey] ? '+' : ''}${fmt(s[cpuKey] - b[cpuKey], digits)} ${cpuUnit} (${fmt(s[cpuKey], digits)} vs ${fmt(b[cpuKey], digits)}), ` +
         `peak RSS ${fmt(s.peakRssMiB, 0)} vs ${fmt(b.peakRssMiB, 0)} MiB`)
     }
   }
@@ -920,7 +942,16 @@ function table (scenario, result, all) {
       (ours?.median === undefined ? '' : `: ${fmt(s.median / ours.median, 2)}× ours on SQLite`) +
       `; PostgreSQL's own CPU ${scenario.bytes ? `${fmt(s.databaseCpuSeconds / (scenario.total ?? scenario.uploads * scenario.size) * GiB, 2)} s/GiB` : `${fmt(s.databaseCpuSeconds * 1000 / scenario.uploads, 3)} ms/op`} on top`)
   }
-  if (scenario.oursOnly) lines.push('(raw and @tus/server do not support Upload-Checksum: ours only)')
+  if (scenario.oursOnly) lines.push(`(${scenario.oursOnly})`)
+  if (scenario.draft) {
+    const counts = Object.entries(result.servers).filter(([, s]) => s.median !== undefined).map(([n, s]) => {
+      const per = {}
+      for (const r of s.runs.filter((r) => r.ok)) for (const k of Object.keys(r.interims ?? {})) per[k] = true
+      const statuses = Object.keys(per)
+      return `${n} ${statuses.length === 0 ? 'none' : statuses.map((k) => `${fmt(median(s.runs.filter((r) => r.ok).map((r) => r.interims?.[k] ?? 0)), 0)} × ${k}`).join(', ')}`
+    })
+    if (counts.length > 0) lines.push(`interim responses received per run (median): ${counts.join('; ')}`)
+  }
   const storageCpu = Object.entries(result.servers).filter(([, s]) => s.storageCpuSeconds !== undefined)
   if (storage !== undefined && storageCpu.length > 0) {
     lines.push(`${storage.cpuWhat()}: ` + storageCpu.map(([n, s]) => `${n} ${scenario.bytes
@@ -1019,7 +1050,7 @@ async function main () {
     const result = {
       description: scenario.what,
       unit: scenario.unit,
-      config: { kind: scenario.kind, total: scenario.total, chunk: scenario.chunk, uploads: scenario.uploads, size: scenario.size, concurrency: scenario.concurrency, requests: scenario.requests, checksum: scenario.checksum, cwu: scenario.cwu },
+      config: { kind: scenario.kind, total: scenario.total, chunk: scenario.chunk, uploads: scenario.uploads, size: scenario.size, concurrency: scenario.concurrency, requests: scenario.requests, checksum: scenario.checksum, cwu: scenario.cwu, draft: scenario.draft },
       servers: Object.fromEntries(names.map((n) => [n, summarise(runs[n])]))
     }
     const raw = result.servers[scenario.baseline.raw]?.median
