@@ -141,6 +141,22 @@ if (connectionString !== undefined) {
     t.same(await containerContents(container), { blobs: [id], uncommitted: [] }, 'nothing else left')
   })
 
+  t.test('credentials as the account URL and a credential object (instead of a connection string)', async (t) => {
+    const { StorageSharedKeyCredential } = await import('@azure/storage-blob')
+    const container = await testContainer(t)
+    const fields = new Map(connectionString.split(';').filter(Boolean).map((part) => {
+      const at = part.indexOf('=')
+      return [part.slice(0, at), part.slice(at + 1)] as [string, string]
+    }))
+    const url = fields.get('BlobEndpoint') ?? `https://${fields.get('AccountName')!}.blob.${fields.get('EndpointSuffix') ?? 'core.windows.net'}`
+    const credential = new StorageSharedKeyCredential(fields.get('AccountName')!, fields.get('AccountKey')!)
+    const server = await startServer(t, { azure: { container, url, credential, blockSize: BLOCK } })
+    const data = bytes(BLOCK + 4321, 21)
+    const upload = await create(server.endpoint, { 'Upload-Length': String(data.length) })
+    t.equal((await patch(upload, 0, data)).status, 204, 'a PATCH across a block boundary is stored')
+    t.ok((await readBlob(container, idOf(upload)))?.equals(data), 'byte-exact in the container')
+  })
+
   smallEmptyDeferred(t, AZURE_STORAGE)
   checksumAcrossBoundary(t, AZURE_STORAGE)
   terminationAndExpiry(t, AZURE_STORAGE)
