@@ -145,7 +145,9 @@ export async function writeBody (
   async function streamAndCommit (): Promise<WriteOutcome> {
     const length = bodyLength(request)
     const result = await ctx.drain.during(body, async () => ctx.store.write(upload.id, start, body.source, {
-      flush: ctx.options.fsync, checkpoint, owned: lock.held, length, completes: completesUpload(upload, start, length, checksum)
+      flush: ctx.options.fsync, checkpoint, owned: lock.held, length,
+      // A length this request declares is recorded after the write: until then the body does not complete anything.
+      completes: !declaresLength && completesUpload(upload, start, length, checksum)
     }))
     if (!lock.held()) interrupted(ctx, request, { ...upload, offset: committed }, 'lock-lost')
     assertHeld(lock)
