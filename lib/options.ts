@@ -66,6 +66,18 @@ export const PLUGIN_OPTION_NAMES = Object.freeze(['prefix', 'uploadDir', 's3', '
   // Fastify's own register options travel in the same object.
   'logLevel', 'logSerializers'] as const)
 
+/** An object store's key prefix: '' or ending with '/', not starting with one (S3 and Azure alike). */
+function checkObjectPrefix (option: string, what: 'key' | 'name', prefix: unknown): void {
+  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.endsWith('/')) || prefix.startsWith('/') || prefix.length > 512) {
+    fail(`option ${option} must be '' or a ${what} prefix ending with '/' (not starting with one), got ${JSON.stringify(prefix)}`)
+  }
+}
+
+/** Options handed to a service's SDK client as they are: only their shape is checked. */
+function checkClientOptions (option: string, value: unknown): void {
+  if (value !== undefined && (value === null || typeof value !== 'object')) fail(`option ${option} must be an object`)
+}
+
 const S3_KEYS = new Set(['bucket', 'prefix', 'endpoint', 'region', 'partSize', 'clientOptions'])
 
 /** The `s3` option, checked: every mistake is a register-time error naming the field. */
@@ -75,7 +87,7 @@ function resolveS3 (input: TusPluginOptions['s3']): S3Options | undefined {
   for (const key of Object.keys(input)) if (!S3_KEYS.has(key)) fail(`unknown option "s3.${key}"`)
   const { bucket, prefix = '', endpoint, region, partSize = 8 << 20, clientOptions } = input
   if (typeof bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) fail(`option s3.bucket must be a bucket name (3-63 of a-z 0-9 . -), got ${JSON.stringify(bucket)}`)
-  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.endsWith('/')) || prefix.startsWith('/') || prefix.length > 512) fail(`option s3.prefix must be '' or a key prefix ending with '/' (not starting with one), got ${JSON.stringify(prefix)}`)
+  checkObjectPrefix('s3.prefix', 'key', prefix)
   if (endpoint !== undefined) {
     let url: URL | undefined
     try { url = new URL(endpoint) } catch { url = undefined }
@@ -85,7 +97,7 @@ function resolveS3 (input: TusPluginOptions['s3']): S3Options | undefined {
   if (typeof partSize !== 'number' || !Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
     fail(`option s3.partSize must be an integer from ${MIN_PART_SIZE} (5 MiB) to ${MAX_PART_SIZE} (5 GiB), got ${JSON.stringify(partSize)}`)
   }
-  if (clientOptions !== undefined && (clientOptions === null || typeof clientOptions !== 'object')) fail('option s3.clientOptions must be an object')
+  checkClientOptions('s3.clientOptions', clientOptions)
   return { bucket, prefix, ...(endpoint === undefined ? {} : { endpoint }), ...(region === undefined ? {} : { region }), partSize, ...(clientOptions === undefined ? {} : { clientOptions }) }
 }
 
@@ -98,7 +110,7 @@ function resolveAzure (input: TusPluginOptions['azure']): AzureOptions | undefin
   for (const key of Object.keys(input)) if (!AZURE_KEYS.has(key)) fail(`unknown option "azure.${key}"`)
   const { container, prefix = '', blockSize = 8 << 20, connectionString, url, credential, clientOptions } = input
   if (typeof container !== 'string' || !/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(container)) fail(`option azure.container must be a container name (3-63 of a-z 0-9 -, no '--'), got ${JSON.stringify(container)}`)
-  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.endsWith('/')) || prefix.startsWith('/') || prefix.length > 512) fail(`option azure.prefix must be '' or a name prefix ending with '/' (not starting with one), got ${JSON.stringify(prefix)}`)
+  checkObjectPrefix('azure.prefix', 'name', prefix)
   if (typeof blockSize !== 'number' || !Number.isSafeInteger(blockSize) || blockSize < 1 || blockSize > MAX_BLOCK_SIZE) {
     fail(`option azure.blockSize must be an integer from 1 to ${MAX_BLOCK_SIZE} (4000 MiB), got ${JSON.stringify(blockSize)}`)
   }
@@ -111,7 +123,7 @@ function resolveAzure (input: TusPluginOptions['azure']): AzureOptions | undefin
   } else if (credential !== undefined) {
     fail('option azure.credential needs azure.url')
   }
-  if (clientOptions !== undefined && (clientOptions === null || typeof clientOptions !== 'object')) fail('option azure.clientOptions must be an object')
+  checkClientOptions('azure.clientOptions', clientOptions)
   return {
     container,
     prefix,
