@@ -7,6 +7,7 @@ import type {
   ListUploadsOptions, NewUpload, OffsetChanges, UploadMetadata, UploadRecord, UploadRepository
 } from '../../../types/index.js'
 import type { TusDatabase, UploadsTable } from './schema.js'
+import { CompiledQueries } from './compiled-queries.js'
 
 type Row = Selectable<UploadsTable>
 
@@ -46,11 +47,21 @@ export interface UploadRepositorySettings {
   owesCompleteHook?: () => boolean
 }
 
+/** The columns named and their values, in one order. */
+function columnsOf (row: object): { names: string[]; values: unknown[] } {
+  return { names: Object.keys(row), values: Object.values(row) }
+}
+const objectOf = (names: string[], values: readonly unknown[]): Record<string, unknown> =>
+  Object.fromEntries(names.map((name, i) => [name, values[i]]))
+
 export class KyselyUploadRepository implements UploadRepository {
   private readonly owesCompleteHook: () => boolean
+  /** The queries every request makes (insert, get, advanceOffset), compiled once per shape. */
+  private readonly hot: CompiledQueries
 
   constructor (private readonly db: Kysely<TusDatabase>, settings: UploadRepositorySettings = {}) {
     this.owesCompleteHook = settings.owesCompleteHook ?? (() => true)
+    this.hot = new CompiledQueries(db)
   }
 
   async insert (upload: NewUpload): Promise<UploadRecord> {
@@ -71,29 +82,33 @@ export class KyselyUploadRepository implements UploadRepository {
       complete_hook_done_at: null,
       ...(upload.complete === true ? this.completion(upload.concat === 'partial') : {})
     } as Row
-    await this.db.insertInto('tus_uploads').values(row as any).execute()
+    const { names, values } = columnsOf(row)
+    await this.hot.run(`insert:${names.join()}`, values, (v) => this.db.insertInto('tus_uploads').values(objectOf(names, v) as any))
     return toRecord(row)
   }
 
   async get (id: string): Promise<UploadRecord | undefined> {
-    const row = await this.db.selectFrom('tus_uploads').selectAll().where('id', '=', id).executeTakeFirst()
+    const { rows } = await this.hot.run('get', [id], (v) => this.db.selectFrom('tus_uploads').selectAll().where('id', '=', v[0] as string))
+    const row = rows[0]
     return row === undefined ? undefined : toRecord(row)
   }
 
   async advanceOffset (id: string, from: number, to: number, changes: OffsetChanges): Promise<boolean> {
-    const result = await this.db.updateTable('tus_uploads')
-      .set({
-        upload_offset: to,
-        expires_at: changes.complete || changes.expiresAt === null ? null : changes.expiresAt.getTime(),
-        // Completion and the pending onComplete are one update: never final without a hook owed.
-        ...(changes.complete ? this.completion(changes.partial === true) : {}),
-        ...(changes.length === undefined ? {} : { upload_length: changes.length })
-      })
-      .where('id', '=', id)
-      .where('upload_offset', '=', from)
-      .where('completed_at', 'is', null)
-      .executeTakeFirst()
-    return result.numUpdatedRows === 1n
+    const set: Updateable<UploadsTable> = {
+      upload_offset: to,
+      expires_at: changes.complete || changes.expiresAt === null ? null : changes.expiresAt.getTime(),
+      // Completion and the pending onComplete are one update: never final without a hook owed.
+      ...(changes.complete ? this.completion(changes.partial === true) : {}),
+      ...(changes.length === undefined ? {} : { upload_length: changes.length })
+    }
+    const { names, values } = columnsOf(set)
+    const n = names.length
+    const result = await this.hot.run(`advance:${names.join()}`, [...values, id, from], (v) => this.db.updateTable('tus_uploads')
+      .set(objectOf(names, v))
+      .where('id', '=', v[n] as string)
+      .where('upload_offset', '=', v[n + 1] as number)
+      .where('completed_at', 'is', null))
+    return result.numAffectedRows === 1n
   }
 
   /** The columns a completing update sets. Partial uploads are not files: no hook for them. */
