@@ -17,6 +17,7 @@ const { meta, scenarios } = JSON.parse(readFileSync(file, 'utf8'))
 const ROLES = {
   baseline: ['raw', 'raw-s3', 'raw-azure'],
   fsync: ['raw-fsync'],
+  fastify: ['raw-fastify'],
   peerNode: ['tus-node'],
   peer: ['tus-fastify', 'tus-s3', 'tus-azure'],
   ours: ['ours', 'ours-s3', 'ours-azure'],
@@ -46,6 +47,7 @@ for (const [name, scenario] of Object.entries(scenarios)) {
     `${name}`,
     base === undefined ? '–' : `${num(base.median)} ${unitOf(scenario)}`,
     ratio(get('fsync')?.median, base?.median),
+    ratio(get('fastify')?.median, base?.median),
     ratio(get('peerNode')?.median, base?.median),
     ratio(get('peer')?.median, base?.median),
     base === undefined
@@ -56,13 +58,14 @@ for (const [name, scenario] of Object.entries(scenarios)) {
     ratio(get('progress')?.median, ours.median),
     ratio(get('pg2')?.median, ours.median),
     `${Math.round(ours.peakRssMiB)} MiB`,
+    get('fastify') === undefined ? '–' : `${Math.round(get('fastify').peakRssMiB)} MiB`,
     cpuOf(ours, scenario.unit)
   ]
   const noisy = Object.values(servers).reduce((n, s) => n + (s.noisyRuns ?? 0), 0)
   rows.push(`| ${cells.join(' | ')} |${noisy > 0 ? ` ${noisy} noisy |` : ' |'}`)
 }
 
-console.log(`| scenario | baseline | raw-fsync | @tus/server | @tus/server in Fastify | **fastify-tus** | ours ÷ @tus/server in Fastify | metrics on (÷ ours) | onProgress (÷ ours) | 2 instances, PostgreSQL (÷ ours) | ours peak RSS | ours CPU | noisy runs |`)
-console.log(`|${' --- |'.repeat(13)}`)
+console.log(`| scenario | baseline | raw-fsync | raw in Fastify | @tus/server | @tus/server in Fastify | **fastify-tus** | ours ÷ @tus/server in Fastify | metrics on (÷ ours) | onProgress (÷ ours) | 2 instances, PostgreSQL (÷ ours) | ours peak RSS | raw in Fastify peak RSS | ours CPU | noisy runs |`)
+console.log(`|${' --- |'.repeat(15)}`)
 for (const row of rows) console.log(row)
 console.log(`\n${meta.rounds} rounds, medians; node ${meta.node}; ${meta.cpus}; ${meta.date}; commit ${meta.commit ?? '?'}`)

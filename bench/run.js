@@ -169,6 +169,9 @@ const SERVERS = {
   // like ours by default, answers an offset only once its bytes are on disk.
   // A reference beside the baseline, not the baseline: the targets are set against raw.
   'raw-fsync': { file: 'raw.js', env: { BENCH_RAW_FSYNC: '1' }, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent'] },
+  // The baseline's handler inside a Fastify app: the least a Fastify plugin can cost,
+  // the framework's own memory and per-request work included. A reference beside the baseline.
+  'raw-fastify': { file: 'raw.js', env: { BENCH_RAW_FASTIFY: '1' }, scenarios: ['large-64m', 'large-8m', 'small', 'small-cwu', 'concurrent', 'head'] },
   'tus-node': { file: 'tus-node.js' },
   'tus-fastify': { file: 'tus-fastify.js' },
   ours: { file: 'ours.js', ours: true },

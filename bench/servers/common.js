@@ -122,13 +122,45 @@ export async function serveTus (label, datastore) {
  *   made before its body (creation-with-upload), if any, is read;
  * - write(req, upload): takes a body, and moves upload.offset past it.
  * Without `chunked`, a body without Content-Length is answered 411.
+ * With `inFastify` (raw-fastify), the same handler runs in a Fastify app (routes,
+ * a content-type parser that leaves the body alone, the reply hijacked): what a
+ * Fastify plugin costs at the least, framework included.
  */
-export function serveRaw (label, { chunked, create, write }) {
+export async function serveRaw (label, { chunked, create, write, inFastify = false }) {
+  const handle = rawHandler({ chunked, create, write })
+  const run = (req, res) => {
+    handle(req, res).catch((err) => {
+      logFailure(label, err)
+      if (!res.headersSent) res.writeHead(500).end()
+      else res.destroy()
+    })
+  }
+  if (inFastify) {
+    const { default: Fastify } = await import('fastify')
+    const app = Fastify({ logger: false, keepAliveTimeout: 60_000 })
+    app.addContentTypeParser('application/offset+octet-stream', (_request, _payload, done) => done(null))
+    const handler = (request, reply) => {
+      reply.hijack()
+      run(request.raw, reply.raw)
+    }
+    app.route({ method: ['POST', 'PATCH', 'HEAD'], url: '/files', exposeHeadRoute: false, handler })
+    app.route({ method: ['POST', 'PATCH', 'HEAD'], url: '/files/*', exposeHeadRoute: false, handler })
+    const address = await app.listen({ host: '127.0.0.1', port: 0 })
+    announce(new URL(address).port)
+    onStop(() => app.close())
+    return
+  }
+  const server = http.createServer(run)
+  server.keepAliveTimeout = 60_000
+  server.listen(0, '127.0.0.1', () => announce(server.address().port))
+  onStop(() => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
+}
+
+function rawHandler ({ chunked, create, write }) {
   const PREFIX = '/files/'
   const uploads = new Map()
   const hasBody = (req) => (chunked && req.headers['transfer-encoding'] !== undefined) || Number(req.headers['content-length'] ?? 0) > 0
-
-  async function handle (req, res) {
+  return async function handle (req, res) {
     const id = req.url.startsWith(PREFIX) ? req.url.slice(PREFIX.length) : ''
     if (req.method === 'POST' && (req.url === PREFIX || req.url === '/files')) {
       if (!chunked && req.headers['transfer-encoding'] !== undefined) { req.resume(); res.writeHead(411).end(); return }
@@ -162,17 +194,6 @@ export function serveRaw (label, { chunked, create, write }) {
       res.writeHead(405).end()
     }
   }
-
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      logFailure(label, err)
-      if (!res.headersSent) res.writeHead(500).end()
-      else res.destroy()
-    })
-  })
-  server.keepAliveTimeout = 60_000
-  server.listen(0, '127.0.0.1', () => announce(server.address().port))
-  onStop(() => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections() }))
 }
 
 /**

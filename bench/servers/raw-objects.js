@@ -105,7 +105,7 @@ export function serveRawObjects (label, partSize, store) {
     if (last) await store.complete(upload)
   }
 
-  serveRaw(label, {
+  return serveRaw(label, {
     chunked: false,
     async create (id, length) {
       const upload = { key: id, length, offset: 0, parts: [], held: [], heldBytes: 0 }

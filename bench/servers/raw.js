@@ -1,6 +1,7 @@
 // Raw node:http baseline: no validation, no database, offsets in memory.
 // With BENCH_RAW_FSYNC=1 (the raw-fsync reference), each body is fdatasync-ed
-// before its answer.
+// before its answer; with BENCH_RAW_FASTIFY=1 (raw-fastify), the same server
+// runs inside a Fastify app (serveRaw() in common.js).
 // POST creates an empty file (and writes its body, if any); PATCH pipes the
 // body into the file at the current offset; HEAD answers from memory
 // (serveRaw() in common.js).
@@ -32,8 +33,9 @@ async function datasync (path) {
   }
 }
 
-serveRaw('raw', {
+await serveRaw(process.env.BENCH_RAW_FASTIFY === '1' ? 'raw-fastify' : 'raw', {
   chunked: true,
+  inFastify: process.env.BENCH_RAW_FASTIFY === '1',
   async create (id, length) {
     await (await open(join(dir, id), 'w')).close()
     return { id, offset: 0, length }
