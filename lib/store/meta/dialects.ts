@@ -11,6 +11,7 @@ import type { SqliteDatabase } from 'kysely'
 import { Kysely, PostgresAdapter, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from './kysely.js'
 import type BetterSqlite3 from 'better-sqlite3'
 import type { TusDatabase } from './schema.js'
+import { namingStatements } from './postgres-statements.js'
 
 /** What the plugin needs to know about a database to pick its locking. */
 export type DialectKind = 'sqlite' | 'postgres' | 'other'
@@ -112,7 +113,7 @@ async function openPostgres (url: string, options: OpenOptions): Promise<OpenedD
   })
   // An idle connection that breaks must not crash the process: the pool replaces it.
   pool.on('error', (err) => options.onPoolError?.(err))
-  const db = new Kysely<TusDatabase>({ dialect: new PostgresDialect({ pool }) })
+  const db = new Kysely<TusDatabase>({ dialect: new PostgresDialect({ pool: namingStatements(pool) }) })
   if (schema !== undefined) {
     try {
       await createSchema(db, schema)
