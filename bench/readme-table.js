@@ -3,7 +3,8 @@
 //   node bench/readme-table.js [bench/results/latest.json]
 // Columns: the raw baseline of the scenario's group (absolute), the other
 // servers as ratios to it, ours ÷ @tus/server, the cost of ours' variants as
-// ratios to ours itself, and ours' peak RSS and CPU. A scenario measured
+// ratios to ours itself (fsync off, metrics on, onProgress, two instances on
+// PostgreSQL), and ours' peak RSS (beside raw in Fastify's) and CPU. A scenario measured
 // against another one (relativeTo: checksums, the IETF draft, 4 GiB) shows
 // ours against ours in that one.
 import { readFileSync } from 'node:fs'
@@ -22,6 +23,7 @@ const ROLES = {
   peer: ['tus-fastify', 'tus-s3', 'tus-azure'],
   ours: ['ours', 'ours-s3', 'ours-azure'],
   metrics: ['ours-metrics'],
+  nofsync: ['ours-nofsync'],
   progress: ['ours-progress'],
   pg2: ['ours-pg2']
 }
@@ -54,6 +56,7 @@ for (const [name, scenario] of Object.entries(scenarios)) {
       ? (ours.relative === undefined ? `${num(ours.median)} ${unitOf(scenario)}` : `${num(ours.median)} ${unitOf(scenario)}: **${ours.relative.throughputRatio.toFixed(2)}× its ${ours.relative.to}**`)
       : `**${ratio(ours.median, base.median)}**`,
     ratio(ours.median, get('peer')?.median),
+    ratio(get('nofsync')?.median, ours.median),
     ratio(get('metrics')?.median, ours.median),
     ratio(get('progress')?.median, ours.median),
     ratio(get('pg2')?.median, ours.median),
@@ -65,7 +68,7 @@ for (const [name, scenario] of Object.entries(scenarios)) {
   rows.push(`| ${cells.join(' | ')} |${noisy > 0 ? ` ${noisy} noisy |` : ' |'}`)
 }
 
-console.log(`| scenario | baseline | raw-fsync | raw in Fastify | @tus/server | @tus/server in Fastify | **fastify-tus** | ours ÷ @tus/server in Fastify | metrics on (÷ ours) | onProgress (÷ ours) | 2 instances, PostgreSQL (÷ ours) | ours peak RSS | raw in Fastify peak RSS | ours CPU | noisy runs |`)
-console.log(`|${' --- |'.repeat(15)}`)
+console.log(`| scenario | baseline | raw-fsync | raw in Fastify | @tus/server | @tus/server in Fastify | **fastify-tus** | ours ÷ @tus/server in Fastify | fsync off (÷ ours) | metrics on (÷ ours) | onProgress (÷ ours) | 2 instances, PostgreSQL (÷ ours) | ours peak RSS | raw in Fastify peak RSS | ours CPU | noisy runs |`)
+console.log(`|${' --- |'.repeat(16)}`)
 for (const row of rows) console.log(row)
 console.log(`\n${meta.rounds} rounds, medians; node ${meta.node}; ${meta.cpus}; ${meta.date}; commit ${meta.commit ?? '?'}`)
