@@ -1,7 +1,8 @@
 /**
  * A data store whose operations are timed and reported on the
  * 'store:operation' channel (tus_store_operation_duration_seconds), when someone
- * listens; otherwise each call costs one property read more.
+ * listens; otherwise each call costs one property read more (the store's own
+ * promise is answered as it is).
  */
 import { performance } from 'node:perf_hooks'
 import type { DataStore } from '../../types/index.js'
@@ -11,19 +12,22 @@ import type { Events } from './events.js'
 export const STORE_OPERATIONS = ['create', 'write', 'finish', 'truncate', 'size', 'remove', 'concatenate', 'list'] as const
 
 export function instrumentStore (store: DataStore, name: string, events: Events): DataStore {
-  const timed = <A extends unknown[], R>(operation: string, run: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
-    if (!events.listened('store:operation')) return await run(...args)
-    const started = performance.now()
-    try {
-      const result = await run(...args)
-      // A write reports its own failure in its result, not by throwing.
-      const error = (result as { error?: unknown } | null)?.error
-      events.publish('store:operation', () => ({ store: name, operation, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) }))
-      return result
-    } catch (error) {
-      events.publish('store:operation', () => ({ store: name, operation, durationMs: performance.now() - started, error }))
-      throw error
+  const timed = <A extends unknown[], R>(operation: string, run: (...args: A) => Promise<R>) => {
+    const measured = async (args: A): Promise<R> => {
+      const started = performance.now()
+      try {
+        const result = await run(...args)
+        // A write reports its own failure in its result, not by throwing.
+        const error = (result as { error?: unknown } | null)?.error
+        events.publish('store:operation', () => ({ store: name, operation, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) }))
+        return result
+      } catch (error) {
+        events.publish('store:operation', () => ({ store: name, operation, durationMs: performance.now() - started, error }))
+        throw error
+      }
     }
+    // Unobserved, a call is the store's own: no frame or promise of ours around it.
+    return (...args: A): Promise<R> => events.listened('store:operation') ? measured(args) : run(...args)
   }
   return {
     remote: store.remote,
