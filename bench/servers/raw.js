@@ -33,9 +33,10 @@ async function datasync (path) {
   }
 }
 
-await serveRaw(process.env.BENCH_RAW_FASTIFY === '1' ? 'raw-fastify' : 'raw', {
+const inFastify = process.env.BENCH_RAW_FASTIFY === '1'
+await serveRaw(inFastify ? 'raw-fastify' : 'raw', {
   chunked: true,
-  inFastify: process.env.BENCH_RAW_FASTIFY === '1',
+  inFastify,
   async create (id, length) {
     await (await open(join(dir, id), 'w')).close()
     return { id, offset: 0, length }

@@ -49,6 +49,8 @@ class BodyChunks implements AsyncIterableIterator<Buffer> {
   private failure: { err: unknown } | undefined
   /** The request failed (its client went away): what it had buffered is still delivered first. */
   private draining = false
+  /** Listeners are attached once, at the first next(); after an end or a failure they stay off. */
+  private started = false
   private listening = false
   private stopped = false
   private waiter: { resolve: (r: IteratorResult<Buffer>) => void; reject: (err: unknown) => void } | undefined
@@ -65,7 +67,7 @@ class BodyChunks implements AsyncIterableIterator<Buffer> {
   [Symbol.asyncIterator] (): this { return this }
 
   next (): Promise<IteratorResult<Buffer>> {
-    if (!this.listening && !this.stopped) this.listen()
+    if (!this.started && !this.stopped) this.listen()
     const chunk = this.take()
     if (chunk !== undefined) return Promise.resolve({ value: chunk, done: false })
     if (this.failure !== undefined) {
@@ -152,6 +154,7 @@ class BodyChunks implements AsyncIterableIterator<Buffer> {
   }
 
   private listen (): void {
+    this.started = true
     this.listening = true
     const { stream } = this
     if (stream.readableEnded === true) { this.ended = true; return }
