@@ -25,7 +25,8 @@
 //   BENCH_QUICK=1                 smaller sizes, for a smoke run
 //   BENCH_ROUNDS=3                rounds per scenario (servers alternate their order)
 //   BENCH_ONLY=small,head         scenarios to run
-//   BENCH_SERVERS=raw,ours        servers to run (also opt-in: ours-nofsync, ours-pg1, ours-metrics, ours-progress, ours-no104)
+//   BENCH_SERVERS=raw,ours        servers to run (also opt-in: ours-nofsync, ours-pg1, ours-metrics, ours-metrics-prom,
+//                                 ours-progress, ours-no104)
 //   BENCH_POSTGRES_URL=url        PostgreSQL for ours-pg2 / ours-pg1 (default: TUS_TEST_POSTGRES_URL,
 //                                 else postgres://postgres@127.0.0.1:5432/test); without a
 //                                 reachable server they are left out with a line saying so
@@ -179,6 +180,8 @@ const SERVERS = {
   'ours-nofsync': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_OPTIONS: JSON.stringify({ fsync: false }) } },
   // Opt-in: ours with Prometheus metrics on, and with an onProgress handler, for what each costs beside ours.
   'ours-metrics': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_METRICS: '1' } },
+  // ... and in a prom-client Registry, as an app passing its own (prom-client loaded in the process).
+  'ours-metrics-prom': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_METRICS: 'prom' } },
   'ours-progress': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_PROGRESS: '1' } },
   // Opt-in: ours without the IETF draft's 104 interim responses (what they cost in small-draft and large-8m-draft).
   'ours-no104': { file: 'ours.js', ours: true, optIn: true, env: { BENCH_OURS_OPTIONS: JSON.stringify({ draftInterimResponses: false }) } },

@@ -104,7 +104,7 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
   const ctx: TusContext = { options, store, uploads, locker, hooks, completion, log: app.log, drain, events }
   if (options.metrics !== undefined) {
     try {
-      ctx.metrics = await installMetrics(metricsRegistry(app, options.metrics), events.source, {
+      ctx.metrics = installMetrics(metricsRegistry(app, options.metrics), events.source, {
         store: { name: storeName, operations: STORE_OPERATIONS },
         deliveries: async () => uploads.countCompleteHooks()
       })

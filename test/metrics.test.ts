@@ -2,12 +2,15 @@
  * Prometheus metrics: after a known mix of uploads (plain, checksummed,
  * concatenated, terminated, interrupted, a 409, a 423), the registry holds
  * exactly those counts and the byte total; `fastify-tus serve --metrics` serves
- * them as valid exposition text; two plugin instances share one registry.
+ * them as valid exposition text; two plugin instances share one registry. The
+ * metrics are our own classes (lib/observe/prometheus.ts), so what prom-client
+ * does with a registry's metrics is checked too: OpenMetrics output, default
+ * labels, resetMetrics, and a name already taken by someone else's metric.
  */
 import t from 'tap'
 import { connect } from 'node:net'
 import Fastify from 'fastify'
-import { Registry } from 'prom-client'
+import { Counter as PromCounter, Registry, type OpenMetricsContentType } from 'prom-client'
 import tus from '../lib/index.js'
 import { startServer, tempDir } from './helpers/server.js'
 import { spawnServer } from './helpers/spawn.js'
@@ -17,7 +20,7 @@ import { sleep, waitFor } from './helpers/tus.js'
 type Values = Map<string, number>
 
 /** Every sample of the registry as `name{label="value",...}` → value. */
-async function samples (registry: Registry): Promise<Values> {
+async function samples (registry: Pick<Registry, 'getMetricsAsJSON'>): Promise<Values> {
   const values: Values = new Map()
   for (const metric of await registry.getMetricsAsJSON()) {
     for (const v of metric.values as Array<{ metricName?: string; labels: Record<string, string | number>; value: number }>) {
@@ -38,6 +41,23 @@ async function abandonedPatch (url: string, offset: number, sent: Buffer, declar
     })
     socket.on('error', () => resolve())
   })
+}
+
+/** Checks every line of exposition text: HELP and TYPE lines, then samples `name{labels} value` of a typed metric. */
+function expositionProblems (text: string, openMetrics = false): string[] {
+  const problems: string[] = []
+  const typed = new Set<string>()
+  for (const line of text.split('\n')) {
+    if (line === '' || (openMetrics && line === '# EOF')) continue
+    const type = /^# TYPE (\w+) (counter|gauge|histogram|summary|untyped)$/.exec(line)
+    if (type !== null) { typed.add(type[1]!); continue }
+    if (/^# HELP \w+ .+$/.test(line)) continue
+    const sample = /^(\w+)(\{(\w+="[^"\\\n]*"(,\w+="[^"\\\n]*")*)?\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line)
+    if (sample === null) { problems.push(line); continue }
+    const base = sample[1]!.replace(/_(bucket|sum|count|total)$/, '')
+    if (!typed.has(sample[1]!) && !typed.has(base)) problems.push(`untyped: ${line}`)
+  }
+  return problems
 }
 
 t.test('a known mix of uploads gives exactly those counts', async (t) => {
@@ -107,20 +127,7 @@ t.test('`serve --metrics` serves valid exposition text at /metrics, outside the 
   const res = await send('GET', `${server.origin}/metrics`)
   t.equal(res.status, 200)
   t.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/)
-  // The exposition format: HELP and TYPE lines, then samples `name{labels} value`.
-  const problems: string[] = []
-  const typed = new Set<string>()
-  for (const line of res.text.split('\n')) {
-    if (line === '') continue
-    const type = /^# TYPE (\w+) (counter|gauge|histogram|summary|untyped)$/.exec(line)
-    if (type !== null) { typed.add(type[1]!); continue }
-    if (/^# HELP \w+ .+$/.test(line)) continue
-    const sample = /^(\w+)(\{(\w+="[^"\\\n]*"(,\w+="[^"\\\n]*")*)?\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line)
-    if (sample === null) { problems.push(line); continue }
-    const base = sample[1]!.replace(/_(bucket|sum|count)$/, '')
-    if (!typed.has(sample[1]!) && !typed.has(base)) problems.push(`untyped: ${line}`)
-  }
-  t.same(problems, [], 'every line is valid exposition format')
+  t.same(expositionProblems(res.text), [], 'every line is valid exposition format')
   t.match(res.text, /^tus_uploads_created_total 1$/m, 'the creation is counted')
   t.notMatch(res.text, /process_cpu|nodejs_/, 'no default process metrics')
 })
@@ -137,4 +144,55 @@ t.test('two plugin instances in one process share one registry without throwing;
   await create(`${origin}/b`, { 'Upload-Length': '0' })
   await create(`${origin}/b`, { 'Upload-Length': '0' })
   t.equal((await samples(registry)).get('tus_uploads_created_total'), 3, 'three creations, each counted once')
+})
+
+t.test('what a prom-client registry does with its metrics works on ours: OpenMetrics, default labels, resetMetrics', async (t) => {
+  const registry = new Registry<OpenMetricsContentType>()
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
+  registry.setDefaultLabels({ instance: 'a' })
+  const { endpoint } = await startServer(t, { metrics: registry })
+  const url = await create(endpoint, { 'Upload-Length': '5' })
+  t.equal((await patch(url, 0, bytes(5, 1))).status, 204)
+
+  const text = await registry.metrics()
+  t.same(expositionProblems(text, true), [], 'every line is valid')
+  t.match(text, /^# TYPE tus_uploads_created counter$/m, 'OpenMetrics names a counter without _total...')
+  t.match(text, /^tus_uploads_created_total\{instance="a"\} 1$/m, '...and its sample with it, with the default label')
+  t.match(text, /^tus_patch_duration_seconds_bucket\{le="\+Inf",instance="a"\} 1$/m, 'a histogram\'s +Inf bucket')
+  t.match(text, /^tus_patch_duration_seconds_count\{instance="a"\} 1$/m)
+  t.match(text, /^tus_requests_total\{method="PATCH",status="204",instance="a"\} 1$/m)
+  t.ok(text.endsWith('# EOF\n'))
+
+  registry.resetMetrics()
+  const after = await registry.metrics()
+  t.match(after, /^tus_uploads_created_total\{instance="a"\} 0$/m, 'reset to 0')
+  t.match(after, /^tus_requests_total\{method="PATCH",status="204",instance="a"\} 0$/m, 'a labelled series stays listed, at 0')
+  t.match(after, /^tus_patch_duration_seconds_bucket\{le="\+Inf",instance="a"\} 0$/m)
+  await create(endpoint, { 'Upload-Length': '0' })
+  t.match(await registry.metrics(), /^tus_uploads_created_total\{instance="a"\} 1$/m, 'counting goes on after a reset')
+})
+
+t.test('histogram buckets: an observation equal to a bound counts in that bound\'s bucket; buckets are cumulative', async (t) => {
+  const { Histogram } = await import('../lib/observe/prometheus.js')
+  const registry = new Registry()
+  const histogram = new Histogram('h_seconds', 'h', [0.1, 1, 10], ['kind'])
+  registry.registerMetric(histogram as never)
+  const a = histogram.with({ kind: 'a' })
+  for (const v of [0.05, 0.1, 0.5, 1, 20]) a.observe(v)
+  histogram.with({ kind: 'b' })
+  const m = await samples(registry)
+  t.same([0.1, 1, 10, '+Inf'].map((le) => m.get(`h_seconds_bucket{kind="a",le="${le}"}`)), [2, 4, 4, 5])
+  t.equal(m.get('h_seconds_sum{kind="a"}'), 21.65)
+  t.equal(m.get('h_seconds_count{kind="a"}'), 5)
+  t.equal(m.get('h_seconds_count{kind="b"}'), 0, 'a series resolved and never observed is listed at 0')
+  t.throws(() => new Histogram('x', 'x', [1], ['le']), /le is reserved/)
+})
+
+t.test('a metric name already taken by another library\'s metric: the plugin refuses to start, with the name', async (t) => {
+  const registry = new Registry()
+  registry.registerMetric(new PromCounter({ name: 'tus_requests_total', help: 'not ours', registers: [] }))
+  const dir = tempDir(t)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(tus, { uploadDir: `${dir}/u`, db: `${dir}/db`, metrics: registry }) }, /registry already has a metric named tus_requests_total that fastify-tus did not create/)
 })

@@ -246,7 +246,9 @@ export type TusHookName = keyof TusHooks
 
 /**
  * A prom-client Registry (or anything with the same two methods): where the
- * plugin's metrics are registered (option `metrics`).
+ * plugin's metrics are registered (option `metrics`). The metrics are the
+ * plugin's own objects, which a prom-client registry scrapes like its own
+ * (`get()` in prom-client's shape); the plugin never imports prom-client.
  */
 export interface TusMetricsRegistry {
   getSingleMetric(name: string): unknown
@@ -458,8 +460,9 @@ export interface TusPluginOptions {
   /**
    * Prometheus metrics: a prom-client Registry to register them into (get or
    * create by name, so two plugin instances may share one), or `true` for the
-   * registry of fastify-metrics registered before this plugin. prom-client is
-   * loaded only then; the global registry is never used unless it is the one given.
+   * registry of fastify-metrics registered before this plugin. The global
+   * registry is never used unless it is the one given. A name already taken
+   * there by a metric the plugin did not create is refused at start.
    * Default: no metrics.
    */
   metrics?: TusMetricsRegistry | true

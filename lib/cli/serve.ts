@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { ChecksumAlgorithm, TusPluginOptions } from '../../types/index.js'
 import tus, { tusServerOptions } from '../index.js'
 import { isPostgresUrl } from '../store/meta/dialects.js'
+import { MetricsRegistry } from '../observe/prometheus.js'
 
 export const SERVE_HELP = `Usage: fastify-tus serve [options]
 
@@ -45,7 +46,7 @@ Options:
   --checksum-algorithms <list>    comma-separated, from sha1,sha256,sha512,md5 (default: all four)
   --idle-timeout <seconds>        close a connection that sends nothing for this long (default 60)
   --trust-proxy                   honour X-Forwarded-Proto/Host for the Location header
-  --metrics                       serve Prometheus metrics at GET /metrics (needs prom-client)
+  --metrics                       serve Prometheus metrics at GET /metrics
   --log-level <level>             fatal, error, warn, info, debug, trace or silent (default info)
   -h, --help                      show this help
 `
@@ -183,14 +184,6 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
   }
 }
 
-async function loadPromClient (): Promise<typeof import('prom-client')> {
-  try {
-    return await import('prom-client')
-  } catch {
-    throw new UsageError('--metrics needs the package prom-client (npm install prom-client)')
-  }
-}
-
 export async function buildServer (config: ServeConfig): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: config.logLevel },
@@ -204,11 +197,11 @@ export async function buildServer (config: ServeConfig): Promise<FastifyInstance
     ...tusServerOptions
   })
   app.server.headersTimeout = 20_000
-  // A registry of its own (never prom-client's global one), served beside the uploads, outside their prefix.
-  const registry = config.metrics ? new (await loadPromClient()).Registry() : undefined
+  // A registry of its own (the plugin's metrics only, no prom-client), served beside the uploads, outside their prefix.
+  const registry = config.metrics ? new MetricsRegistry() : undefined
   await app.register(tus, registry === undefined ? config.plugin : { ...config.plugin, metrics: registry })
   if (registry !== undefined) {
-    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => reply.type(registry.contentType).send(await registry.text()))
   }
   // For load balancers: 200 while serving, 503 from the moment a shutdown begins.
   app.get('/health', { logLevel: 'warn' }, async (_request, reply) => {

@@ -19,7 +19,9 @@ export function instrumentStore (store: DataStore, name: string, events: Events)
         const result = await run(...args)
         // A write reports its own failure in its result, not by throwing.
         const error = (result as { error?: unknown } | null)?.error
-        events.publish('store:operation', () => ({ store: name, operation, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) }))
+        events.publish('store:operation', () => error === undefined
+          ? { store: name, operation, durationMs: performance.now() - started }
+          : { store: name, operation, durationMs: performance.now() - started, error })
         return result
       } catch (error) {
         events.publish('store:operation', () => ({ store: name, operation, durationMs: performance.now() - started, error }))

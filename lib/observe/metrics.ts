@@ -1,15 +1,18 @@
 /**
  * Prometheus metrics, as a subscriber of the plugin's events (events.ts) plus
- * one gauge read from the table at scrape time. prom-client is loaded only when
- * metrics are on, and metrics go only into the registry given (get or create by
- * name: two plugin instances, or a re-register, share them instead of throwing).
- * No label takes unbounded values: never an upload id, file name, metadata value
- * or error message. docs/reference.md lists every metric.
+ * one gauge read from the table at scrape time. The metrics are our own
+ * (prometheus.ts: prom-client's cost a small upload 3–4% of its CPU) and go only
+ * into the registry given (get or create by name: two plugin instances, or a
+ * re-register, share them instead of throwing). Every label set is resolved to
+ * its series once: at start for the ones known in advance, at first use for the
+ * others, all from small fixed sets. No label takes unbounded values: never an
+ * upload id, file name, metadata value or error message.
+ * docs/reference.md lists every metric.
  */
-import type * as Prom from 'prom-client'
 import type { TusMetricsRegistry } from '../../types/index.js'
 import { HOOK_NAMES } from '../hooks/registry.js'
 import { subscribe, type EventSource } from './events.js'
+import { Counter, Gauge, Histogram, METRIC_BRAND, type Distribution, type Value } from './prometheus.js'
 
 /** Uploads last from seconds to hours; a PATCH from milliseconds to hours. */
 const PATCH_BUCKETS = [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 7200]
@@ -35,54 +38,52 @@ export interface InstalledMetrics {
   close: () => void
 }
 
-export async function installMetrics (registry: TusMetricsRegistry, source: EventSource, settings: MetricsSettings): Promise<InstalledMetrics> {
-  let prom: typeof Prom
-  try {
-    prom = await import('prom-client')
-  } catch (err) {
-    throw new Error(`fastify-tus: option metrics needs the package prom-client (npm install prom-client): ${(err as Error).message}`)
-  }
-  const get = <M>(name: string, make: () => M): M => {
-    const existing = registry.getSingleMetric(name)
-    if (existing !== undefined) return existing as M
+export function installMetrics (registry: TusMetricsRegistry, source: EventSource, settings: MetricsSettings): InstalledMetrics {
+  const get = <M extends Counter<string> | Gauge<string> | Histogram<string>>(make: () => M): M => {
     const metric = make()
-    registry.registerMetric(metric)
-    return metric
+    const existing = registry.getSingleMetric(metric.name) as (M & { [METRIC_BRAND]?: true }) | undefined
+    if (existing === undefined) {
+      registry.registerMetric(metric)
+      return metric
+    }
+    // Another plugin instance's (or this one's, registered again): counts go to the same series.
+    if (existing[METRIC_BRAND] !== true || existing.type !== metric.type) {
+      throw new TypeError(`fastify-tus: option metrics: the registry already has a metric named ${metric.name} that fastify-tus did not create`)
+    }
+    return existing
   }
-  const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Prom.Counter<L> =>
-    get(name, () => new prom.Counter({ name, help, labelNames, registers: [] }))
-  const histogram = <L extends string>(name: string, help: string, buckets: number[], labelNames: L[] = []): Prom.Histogram<L> =>
-    get(name, () => new prom.Histogram({ name, help, buckets, labelNames, registers: [] }))
+  const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []): Counter<L> => get(() => new Counter<L>(name, help, labelNames))
+  const histogram = <L extends string = never>(name: string, help: string, buckets: number[], labelNames: L[] = []): Histogram<L> => get(() => new Histogram<L>(name, help, buckets, labelNames))
 
-  const created = counter('tus_uploads_created_total', 'Uploads created.')
-  const completed = counter('tus_uploads_completed_total', 'Uploads whose last byte was stored (partial uploads of a concatenation included).')
+  const created = counter('tus_uploads_created_total', 'Uploads created.').with({})
+  const completed = counter('tus_uploads_completed_total', 'Uploads whose last byte was stored (partial uploads of a concatenation included).').with({})
   const terminated = counter('tus_uploads_terminated_total', 'Uploads removed, by reason: client (DELETE), expired, server (app.tus.delete).', ['reason'])
-  const interrupted = counter('tus_uploads_interrupted_total', 'PATCH requests that ended before their body did (client gone, shutdown, lost lock, storage failure).')
-  const received = counter('tus_received_bytes_total', 'Bytes of request bodies kept in uploads.')
+  const interrupted = counter('tus_uploads_interrupted_total', 'PATCH requests that ended before their body did (client gone, shutdown, lost lock, storage failure).').with({})
+  const received = counter('tus_received_bytes_total', 'Bytes of request bodies kept in uploads.').with({})
   const requests = counter('tus_requests_total', 'Requests answered by the upload routes, by method (after X-HTTP-Method-Override) and status.', ['method', 'status'])
-  const inFlight = get('tus_patch_requests_in_flight', () => new prom.Gauge({ name: 'tus_patch_requests_in_flight', help: 'PATCH requests being served.', registers: [] }))
-  const patchDuration = histogram('tus_patch_duration_seconds', 'Duration of PATCH requests.', PATCH_BUCKETS)
-  const uploadDuration = histogram('tus_upload_duration_seconds', 'Time from an upload\'s creation to its last byte.', UPLOAD_BUCKETS)
+  const inFlight = get(() => new Gauge('tus_patch_requests_in_flight', 'PATCH requests being served.')).with({})
+  const patchDuration = histogram('tus_patch_duration_seconds', 'Duration of PATCH requests.', PATCH_BUCKETS).with({})
+  const uploadDuration = histogram('tus_upload_duration_seconds', 'Time from an upload\'s creation to its last byte.', UPLOAD_BUCKETS).with({})
   const hookInvocations = counter('tus_hook_invocations_total', 'Hook handler runs, by hook.', ['hook'])
   const hookErrors = counter('tus_hook_errors_total', 'Hook handler runs that threw, by hook.', ['hook'])
   const hookDuration = histogram('tus_hook_duration_seconds', 'Duration of hook handler runs, by hook.', HOOK_BUCKETS, ['hook'])
-  const lockConflicts = counter('tus_lock_conflicts_total', 'Requests answered 423 because another request was writing the upload.')
+  const lockConflicts = counter('tus_lock_conflicts_total', 'Requests answered 423 because another request was writing the upload.').with({})
   const storeDuration = histogram('tus_store_operation_duration_seconds', 'Duration of data store operations, by store and operation.', STORE_BUCKETS, ['store', 'operation'])
-  get('tus_complete_deliveries', () => new prom.Gauge({
-    name: 'tus_complete_deliveries',
-    help: 'onComplete deliveries by state (pending, running, failed), read from the uploads table when scraped: the same on every instance sharing it.',
-    labelNames: ['state'],
-    registers: [],
-    async collect () {
+  get(() => new Gauge('tus_complete_deliveries',
+    'onComplete deliveries by state (pending, running, failed), read from the uploads table when scraped: the same on every instance sharing it.',
+    ['state'],
+    async (gauge) => {
       const counts = await settings.deliveries()
-      for (const state of DELIVERY_STATES) this.set({ state }, counts[state])
-    }
-  }))
+      for (const state of DELIVERY_STATES) gauge.with({ state }).set(counts[state])
+    }))
 
-  // Series known in advance start at 0, so that rates and alerts see them from the first scrape.
-  for (const reason of TERMINATION_REASONS) terminated.inc({ reason }, 0)
-  for (const hook of HOOK_NAMES) { hookInvocations.inc({ hook }, 0); hookErrors.inc({ hook }, 0) }
-  for (const operation of settings.store.operations) storeDuration.zero({ store: settings.store.name, operation })
+  // Series known in advance exist from the start, at 0, so that rates and alerts see them from the first scrape.
+  const byReason = new Map(TERMINATION_REASONS.map((reason) => [reason as string, terminated.with({ reason })]))
+  const byHook = new Map<string, { runs: Value; errors: Value; duration: Distribution }>(HOOK_NAMES.map((hook) => [hook, {
+    runs: hookInvocations.with({ hook }), errors: hookErrors.with({ hook }), duration: hookDuration.with({ hook })
+  }]))
+  const byOperation = new Map<string, Distribution>(settings.store.operations.map((operation) => [operation, storeDuration.with({ store: settings.store.name, operation })]))
+  const byRequest = new Map<string, Map<number, Value>>([...METHODS, 'other'].map((method) => [method, new Map()]))
 
   const mine = (message: { source: EventSource }): boolean => message.source === source
   const unsubscribe = [
@@ -92,7 +93,7 @@ export async function installMetrics (registry: TusMetricsRegistry, source: Even
       completed.inc()
       if (m.upload.completedAt !== null) uploadDuration.observe(Math.max(m.upload.completedAt.getTime() - m.upload.createdAt.getTime(), 0) / 1000)
     }),
-    subscribe('upload:terminated', (m) => { if (mine(m)) terminated.inc({ reason: m.reason }) }),
+    subscribe('upload:terminated', (m) => { if (mine(m)) (byReason.get(m.reason) ?? terminated.with({ reason: m.reason })).inc() }),
     subscribe('upload:interrupted', (m) => { if (mine(m)) interrupted.inc() }),
     subscribe('upload:received', (m) => { if (mine(m)) received.inc(m.bytes) }),
     subscribe('patch:start', (m) => { if (mine(m)) inFlight.inc() }),
@@ -104,15 +105,28 @@ export async function installMetrics (registry: TusMetricsRegistry, source: Even
     subscribe('lock:conflict', (m) => { if (mine(m)) lockConflicts.inc() }),
     subscribe('hook:end', (m) => {
       if (!mine(m)) return
-      hookInvocations.inc({ hook: m.hook })
-      hookDuration.observe({ hook: m.hook }, m.durationMs / 1000)
-      if (m.error !== undefined) hookErrors.inc({ hook: m.hook })
+      const hook = byHook.get(m.hook) ?? { runs: hookInvocations.with({ hook: m.hook }), errors: hookErrors.with({ hook: m.hook }), duration: hookDuration.with({ hook: m.hook }) }
+      hook.runs.inc()
+      hook.duration.observe(m.durationMs / 1000)
+      if (m.error !== undefined) hook.errors.inc()
     }),
-    subscribe('store:operation', (m) => { if (mine(m)) storeDuration.observe({ store: m.store, operation: m.operation }, m.durationMs / 1000) })
+    subscribe('store:operation', (m) => {
+      if (!mine(m)) return
+      const series = m.store === settings.store.name ? byOperation.get(m.operation) : undefined
+      ;(series ?? storeDuration.with({ store: m.store, operation: m.operation })).observe(m.durationMs / 1000)
+    })
   ]
 
   return {
-    request: (method, status) => { requests.inc({ method: (METHODS as readonly string[]).includes(method) ? method : 'other', status: String(status) }) },
+    request: (method, status) => {
+      const byStatus = byRequest.get(method) ?? byRequest.get('other')!
+      let series = byStatus.get(status)
+      if (series === undefined) {
+        series = requests.with({ method: byRequest.has(method) ? method : 'other', status: String(status) })
+        byStatus.set(status, series)
+      }
+      series.inc()
+    },
     close: () => { for (const off of unsubscribe) off() }
   }
 }

@@ -80,19 +80,17 @@ export async function tusRoutes (scope: FastifyInstance, ctx: TusContext): Promi
     if (repeated !== undefined) throw new TusError(400, `${repeated} must be sent once`)
   })
 
-  // Requests counted by method (after X-HTTP-Method-Override) and status; only with metrics on.
+  // Requests still running when the shutdown began: their connection ends with them.
+  // With metrics on, each answer is counted here by method (after X-HTTP-Method-Override)
+  // and status: its status is final once it is being sent, and a hook of its own
+  // (onResponse) cost each request a second hook run.
   const metrics = ctx.metrics
-  if (metrics !== undefined) {
-    scope.addHook('onResponse', (request, reply, done) => {
+  scope.addHook('onSend', (request, reply, payload, done) => {
+    if (ctx.drain.draining) reply.header('Connection', 'close')
+    if (metrics !== undefined) {
       const override = request.method === 'POST' ? request.headers['x-http-method-override'] : undefined
       metrics.request(typeof override === 'string' ? override.trim().toUpperCase() : request.method, reply.statusCode)
-      done()
-    })
-  }
-
-  // Requests still running when the shutdown began: their connection ends with them.
-  scope.addHook('onSend', (_request, reply, payload, done) => {
-    if (ctx.drain.draining) reply.header('Connection', 'close')
+    }
     done(null, payload)
   })
 

@@ -153,3 +153,10 @@ const noContainer: TusPluginOptions = { azure: { prefix: 'tus/' } }
 // @ts-expect-error blockSize is a number of bytes
 const textBlockSize: TusPluginOptions = { azure: { container: 'uploads', blockSize: '8MiB' } }
 void [noContainer, textBlockSize]
+
+/* ---------------- metrics: a prom-client Registry, or true ---------------- */
+
+await app.register(tus, { metrics: new (await import('prom-client')).Registry() })
+await app.register(tus, { metrics: true })
+// @ts-expect-error metrics is a registry (getSingleMetric, registerMetric) or true
+await app.register(tus, { metrics: 'prometheus' })
