@@ -27,7 +27,7 @@ type Labels<L extends string> = Record<L, string>
 /** Marks our metrics, so that a second plugin instance (or a second copy of the package) shares them. */
 export const METRIC_BRAND = Symbol.for('fastify-tus.metric')
 
-abstract class Metric<L extends string, S> {
+abstract class Metric<L extends string, S extends { reset: () => void }> {
   readonly [METRIC_BRAND] = true
   readonly aggregator = 'sum'
   private readonly series = new Map<string, { labels: Labels<L>; series: S }>()
@@ -55,7 +55,7 @@ abstract class Metric<L extends string, S> {
 
   /** Every series back to 0, in place: callers keep their series (prom-client's `registry.resetMetrics()`). */
   reset (): void {
-    for (const { series } of this.series.values()) (series as { reset: () => void }).reset()
+    for (const { series } of this.series.values()) series.reset()
   }
 
   protected async collect (): Promise<void> {}

@@ -17,9 +17,10 @@ export const exited = async (child: ChildProcess): Promise<void> =>
 
 /**
  * Streams `source` as one PATCH at offset 0, a `piece` every `pause` ms, and kills
- * `child` (the server) with SIGKILL after `killAt` ms. Answers how many bytes were written.
+ * `child` (the server) with SIGKILL `killAt` ms after the start, or after `after`
+ * (while the body is still streaming) resolved. Answers how many bytes were written.
  */
-export async function patchThenKill (url: string, source: Buffer, piece: number, pause: number, killAt: number, child: ChildProcess): Promise<number> {
+export async function patchThenKill (url: string, source: Buffer, piece: number, pause: number, killAt: number, child: ChildProcess, after?: () => Promise<void>): Promise<number> {
   let sent = 0
   const patching = send('PATCH', url, {
     headers: { ...TUS, ...OCTET, 'Upload-Offset': '0', 'Content-Length': String(source.length) },
@@ -34,9 +35,20 @@ export async function patchThenKill (url: string, source: Buffer, piece: number,
       next()
     }
   }).catch(() => undefined)
+  await after?.()
   await new Promise((resolve) => setTimeout(resolve, killAt))
   child.kill('SIGKILL')
   await exited(child)
   await patching
   return sent
+}
+
+/** Resolves once a HEAD of `url` answers an Upload-Offset of at least `offset` (polled every 10 ms, for at most `ms`). */
+export async function offsetReached (url: string, offset: number, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    const res = await send('HEAD', url, { headers: TUS }).catch(() => undefined)
+    if (res !== undefined && Number(res.headers['upload-offset']) >= offset) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
 }
