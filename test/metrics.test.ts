@@ -2,12 +2,13 @@
  * Prometheus metrics: after a known mix of uploads (plain, checksummed,
  * concatenated, terminated, interrupted, a 409, a 423), the registry holds
  * exactly those counts and the byte total; `fastify-tus serve --metrics` serves
- * them as valid exposition text; two plugin instances share one registry. The
+ * them as valid exposition text without loading prom-client; two plugin instances share one registry. The
  * metrics are our own classes (lib/observe/prometheus.ts), so what prom-client
  * does with a registry's metrics is checked too: OpenMetrics output, default
  * labels, resetMetrics, and a name already taken by someone else's metric.
  */
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { connect } from 'node:net'
 import Fastify from 'fastify'
 import { Counter as PromCounter, Registry, type OpenMetricsContentType } from 'prom-client'
@@ -130,6 +131,22 @@ t.test('`serve --metrics` serves valid exposition text at /metrics, outside the 
   t.same(expositionProblems(res.text), [], 'every line is valid exposition format')
   t.match(res.text, /^tus_uploads_created_total 1$/m, 'the creation is counted')
   t.notMatch(res.text, /process_cpu|nodejs_/, 'no default process metrics')
+})
+
+t.test('`serve --metrics` does not load prom-client', async (t) => {
+  const dir = tempDir(t)
+  // A process of its own (this one has prom-client loaded): build the command's server with
+  // --metrics, serve a scrape, then look for prom-client among the modules loaded.
+  const script = `
+    import { createRequire } from 'node:module'
+    import { buildServer, parseServeArgs } from './dist/lib/cli/serve.js'
+    const app = await buildServer(parseServeArgs(['--upload-dir', ${JSON.stringify(`${dir}/u`)}, '--db-path', ${JSON.stringify(`${dir}/db`)}, '--metrics', '--log-level', 'error']))
+    const res = await app.inject({ method: 'GET', url: '/metrics' })
+    await app.close()
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('/node_modules/prom-client/'))
+    console.log(JSON.stringify({ status: res.statusCode, created: /^tus_uploads_created_total 0$/m.test(res.body), loaded: loaded.length }))`
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+  t.same(JSON.parse(out.trim().split('\n').pop()!), { status: 200, created: true, loaded: 0 }, 'scraped, with no prom-client module loaded')
 })
 
 t.test('two plugin instances in one process share one registry without throwing; each counts its own', async (t) => {
