@@ -47,8 +47,12 @@ if (url !== undefined) {
     const UPLOADS = 24
     const sources = Array.from({ length: UPLOADS }, (_, i) => bytes((6 << 20) + i * 40_009, 1300 + i))
     let finished = 0
+    // Every upload's last chunk waits until the last instance was signalled: the load spans all three
+    // restarts whatever the machine's speed (a slow CI machine once finished all 24 before the third).
+    let lastSignalled!: () => void
+    const holdLast = new Promise<void>((resolve) => { lastSignalled = resolve })
     const runs = sources.map(async (data) => {
-      const result = await upload(`${proxy.origin}/files/`, data, 1 << 20)
+      const result = await upload(`${proxy.origin}/files/`, data, 1 << 20, holdLast)
       finished++
       return result
     })
@@ -68,6 +72,7 @@ if (url !== undefined) {
       // server can answer (seen once in CI as a 502).
       proxy.remove(instance.origin)
       instance.child.kill('SIGTERM')
+      if (i === instances.length - 1) lastSignalled()
       const code = await exited
       t.equal(code, 0, `instance ${i + 1} exited 0 after SIGTERM (${Date.now() - signalled} ms, ${finished} of ${UPLOADS} uploads done)`)
       logs.push(instance.output())

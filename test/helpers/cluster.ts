@@ -49,14 +49,20 @@ export async function cluster (t: Test, url: string, bodyRate: number, extra: st
   return { proxy, start, uploadDir, instances }
 }
 
-/** One tus-js-client upload through the balancer with the default retry schedule; resolves with its id or its error. */
-export function upload (endpoint: string, data: Buffer, chunkSize: number): Promise<{ id?: string; error?: unknown; retries: number }> {
+/**
+ * One tus-js-client upload through the balancer with the default retry schedule; resolves with its id or its error.
+ * With `holdLast`, the PATCH of the last chunk waits for it: the upload cannot finish before.
+ */
+export function upload (endpoint: string, data: Buffer, chunkSize: number, holdLast?: Promise<void>): Promise<{ id?: string; error?: unknown; retries: number }> {
   return new Promise((resolve) => {
     let retries = 0
     const u = new tus.Upload(data, {
       endpoint,
       chunkSize,
       retryDelays: DEFAULT_RETRY_DELAYS,
+      onBeforeRequest: async (req) => {
+        if (holdLast !== undefined && req.getMethod() === 'PATCH' && Number(req.getHeader('Upload-Offset')) + chunkSize >= data.length) await holdLast
+      },
       onShouldRetry: () => { retries++; return true },
       onSuccess: () => resolve({ id: new URL(u.url!).pathname.split('/').pop()!, retries }),
       onError: (error) => resolve({ error, retries })
