@@ -12,7 +12,7 @@
 import type { TusMetricsRegistry } from '../../types/index.js'
 import { HOOK_NAMES } from '../hooks/registry.js'
 import { subscribe, type EventSource } from './events.js'
-import { Counter, Gauge, Histogram, METRIC_BRAND, type Distribution, type Value } from './prometheus.js'
+import { Counter, Gauge, Histogram, METRIC_BRAND, type Distribution, type MetricSnapshot, type Value } from './prometheus.js'
 
 /** Uploads last from seconds to hours; a PATCH from milliseconds to hours. */
 const PATCH_BUCKETS = [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 7200]
@@ -39,21 +39,21 @@ export interface InstalledMetrics {
 }
 
 export function installMetrics (registry: TusMetricsRegistry, source: EventSource, settings: MetricsSettings): InstalledMetrics {
-  const get = <M extends Counter<string> | Gauge<string> | Histogram<string>>(make: () => M): M => {
-    const metric = make()
-    const existing = registry.getSingleMetric(metric.name) as (M & { [METRIC_BRAND]?: true }) | undefined
+  // Looked up by name before anything is built: a second plugin instance sharing the registry gets the first one's.
+  const get = <M extends Counter<string> | Gauge<string> | Histogram<string>>(type: MetricSnapshot['type'], name: string, make: () => M): M => {
+    const existing = registry.getSingleMetric(name) as (M & { [METRIC_BRAND]?: true }) | undefined
     if (existing === undefined) {
+      const metric = make()
       registry.registerMetric(metric)
       return metric
     }
-    // Another plugin instance's (or this one's, registered again): counts go to the same series.
-    if (existing[METRIC_BRAND] !== true || existing.type !== metric.type) {
-      throw new TypeError(`fastify-tus: option metrics: the registry already has a metric named ${metric.name} that fastify-tus did not create`)
+    if (existing[METRIC_BRAND] !== true || existing.type !== type) {
+      throw new TypeError(`fastify-tus: option metrics: the registry already has a metric named ${name} that fastify-tus did not create`)
     }
     return existing
   }
-  const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []): Counter<L> => get(() => new Counter<L>(name, help, labelNames))
-  const histogram = <L extends string = never>(name: string, help: string, buckets: number[], labelNames: L[] = []): Histogram<L> => get(() => new Histogram<L>(name, help, buckets, labelNames))
+  const counter = <L extends string = never>(name: string, help: string, labelNames: L[] = []): Counter<L> => get('counter', name, () => new Counter<L>(name, help, labelNames))
+  const histogram = <L extends string = never>(name: string, help: string, buckets: number[], labelNames: L[] = []): Histogram<L> => get('histogram', name, () => new Histogram<L>(name, help, buckets, labelNames))
 
   const created = counter('tus_uploads_created_total', 'Uploads created.').with({})
   const completed = counter('tus_uploads_completed_total', 'Uploads whose last byte was stored (partial uploads of a concatenation included).').with({})
@@ -61,7 +61,7 @@ export function installMetrics (registry: TusMetricsRegistry, source: EventSourc
   const interrupted = counter('tus_uploads_interrupted_total', 'PATCH requests that ended before their body did (client gone, shutdown, lost lock, storage failure).').with({})
   const received = counter('tus_received_bytes_total', 'Bytes of request bodies kept in uploads.').with({})
   const requests = counter('tus_requests_total', 'Requests answered by the upload routes, by method (after X-HTTP-Method-Override) and status.', ['method', 'status'])
-  const inFlight = get(() => new Gauge('tus_patch_requests_in_flight', 'PATCH requests being served.')).with({})
+  const inFlight = get('gauge', 'tus_patch_requests_in_flight', () => new Gauge('tus_patch_requests_in_flight', 'PATCH requests being served.')).with({})
   const patchDuration = histogram('tus_patch_duration_seconds', 'Duration of PATCH requests.', PATCH_BUCKETS).with({})
   const uploadDuration = histogram('tus_upload_duration_seconds', 'Time from an upload\'s creation to its last byte.', UPLOAD_BUCKETS).with({})
   const hookInvocations = counter('tus_hook_invocations_total', 'Hook handler runs, by hook.', ['hook'])
@@ -69,7 +69,7 @@ export function installMetrics (registry: TusMetricsRegistry, source: EventSourc
   const hookDuration = histogram('tus_hook_duration_seconds', 'Duration of hook handler runs, by hook.', HOOK_BUCKETS, ['hook'])
   const lockConflicts = counter('tus_lock_conflicts_total', 'Requests answered 423 because another request was writing the upload.').with({})
   const storeDuration = histogram('tus_store_operation_duration_seconds', 'Duration of data store operations, by store and operation.', STORE_BUCKETS, ['store', 'operation'])
-  get(() => new Gauge('tus_complete_deliveries',
+  get('gauge', 'tus_complete_deliveries', () => new Gauge('tus_complete_deliveries',
     'onComplete deliveries by state (pending, running, failed), read from the uploads table when scraped: the same on every instance sharing it.',
     ['state'],
     async (gauge) => {
@@ -85,6 +85,13 @@ export function installMetrics (registry: TusMetricsRegistry, source: EventSourc
   const byOperation = new Map<string, Distribution>(settings.store.operations.map((operation) => [operation, storeDuration.with({ store: settings.store.name, operation })]))
   const byRequest = new Map<string, Map<number, Value>>([...METHODS, 'other'].map((method) => [method, new Map()]))
 
+  // The series of a value outside the sets above is resolved once too, on first use.
+  const series = <K, V>(map: Map<K, V>, key: K, make: () => V): V => {
+    let found = map.get(key)
+    if (found === undefined) map.set(key, found = make())
+    return found
+  }
+
   const mine = (message: { source: EventSource }): boolean => message.source === source
   const unsubscribe = [
     subscribe('upload:created', (m) => { if (mine(m)) created.inc() }),
@@ -93,7 +100,7 @@ export function installMetrics (registry: TusMetricsRegistry, source: EventSourc
       completed.inc()
       if (m.upload.completedAt !== null) uploadDuration.observe(Math.max(m.upload.completedAt.getTime() - m.upload.createdAt.getTime(), 0) / 1000)
     }),
-    subscribe('upload:terminated', (m) => { if (mine(m)) (byReason.get(m.reason) ?? terminated.with({ reason: m.reason })).inc() }),
+    subscribe('upload:terminated', (m) => { if (mine(m)) series(byReason, m.reason, () => terminated.with({ reason: m.reason })).inc() }),
     subscribe('upload:interrupted', (m) => { if (mine(m)) interrupted.inc() }),
     subscribe('upload:received', (m) => { if (mine(m)) received.inc(m.bytes) }),
     subscribe('patch:start', (m) => { if (mine(m)) inFlight.inc() }),
@@ -105,27 +112,23 @@ export function installMetrics (registry: TusMetricsRegistry, source: EventSourc
     subscribe('lock:conflict', (m) => { if (mine(m)) lockConflicts.inc() }),
     subscribe('hook:end', (m) => {
       if (!mine(m)) return
-      const hook = byHook.get(m.hook) ?? { runs: hookInvocations.with({ hook: m.hook }), errors: hookErrors.with({ hook: m.hook }), duration: hookDuration.with({ hook: m.hook }) }
+      const hook = series(byHook, m.hook, () => ({ runs: hookInvocations.with({ hook: m.hook }), errors: hookErrors.with({ hook: m.hook }), duration: hookDuration.with({ hook: m.hook }) }))
       hook.runs.inc()
       hook.duration.observe(m.durationMs / 1000)
       if (m.error !== undefined) hook.errors.inc()
     }),
     subscribe('store:operation', (m) => {
       if (!mine(m)) return
-      const series = m.store === settings.store.name ? byOperation.get(m.operation) : undefined
-      ;(series ?? storeDuration.with({ store: m.store, operation: m.operation })).observe(m.durationMs / 1000)
+      // Only this plugin's store reports here (mine), so its name is the one label value.
+      series(byOperation, m.operation, () => storeDuration.with({ store: m.store, operation: m.operation })).observe(m.durationMs / 1000)
     })
   ]
 
   return {
     request: (method, status) => {
-      const byStatus = byRequest.get(method) ?? byRequest.get('other')!
-      let series = byStatus.get(status)
-      if (series === undefined) {
-        series = requests.with({ method: byRequest.has(method) ? method : 'other', status: String(status) })
-        byStatus.set(status, series)
-      }
-      series.inc()
+      const byStatus = byRequest.get(method)
+      if (byStatus !== undefined) series(byStatus, status, () => requests.with({ method, status: String(status) })).inc()
+      else series(byRequest.get('other')!, status, () => requests.with({ method: 'other', status: String(status) })).inc()
     },
     close: () => { for (const off of unsubscribe) off() }
   }

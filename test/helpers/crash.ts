@@ -1,6 +1,7 @@
 /** What the SIGKILL trials share: a seeded random source, and a PATCH stream killed at a chosen moment. */
 import type { ChildProcess } from 'node:child_process'
 import { OCTET, TUS, send } from './http.js'
+import { waitFor } from './tus.js'
 
 /** mulberry32: a fixed seed, so every run kills at the same moments. */
 export function rng (seed: number): () => number {
@@ -35,20 +36,20 @@ export async function patchThenKill (url: string, source: Buffer, piece: number,
       next()
     }
   }).catch(() => undefined)
-  await after?.()
-  await new Promise((resolve) => setTimeout(resolve, killAt))
+  // A moment that never came fails the trial, after the kill (the server must not outlive it).
+  const missed = await after?.().then(() => undefined, (error: unknown) => error ?? new Error('after() failed'))
+  if (missed === undefined) await new Promise((resolve) => setTimeout(resolve, killAt))
   child.kill('SIGKILL')
   await exited(child)
   await patching
+  if (missed !== undefined) throw missed
   return sent
 }
 
-/** Resolves once a HEAD of `url` answers an Upload-Offset of at least `offset` (polled every 10 ms, for at most `ms`). */
+/** Resolves once a HEAD of `url` answers an Upload-Offset of at least `offset`; fails after `ms`. */
 export async function offsetReached (url: string, offset: number, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
+  await waitFor(async () => {
     const res = await send('HEAD', url, { headers: TUS }).catch(() => undefined)
-    if (res !== undefined && Number(res.headers['upload-offset']) >= offset) return
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+    return res !== undefined && Number(res.headers['upload-offset']) >= offset
+  }, ms, `${url} to reach offset ${offset}`)
 }
