@@ -14,7 +14,7 @@ import { OCTET, TUS, bytes, create, encodeMetadata, patch, send, sha256 } from '
 import { head, idOf, sleep } from './helpers/tus.js'
 import { azuriteOrSkip, azureOptions, blobService, containerContents, readBlob, testContainer, uncommittedBlocks } from './helpers/azure.js'
 import {
-  checksumAcrossBoundary, chunkedRefused, clientGoesAway, lostFinishRecorded, lostFinishTailsLeft, partsBecomeOneObject, smallEmptyDeferred, terminationAndExpiry
+  checksumAcrossBoundary, chunkedRefused, tailFromMemory, clientGoesAway, lostFinishRecorded, lostFinishTailsLeft, partsBecomeOneObject, smallEmptyDeferred, terminationAndExpiry
 } from './helpers/object-scenarios.js'
 import { AZURE_STORAGE } from './helpers/object-storages.js'
 
@@ -159,6 +159,7 @@ if (connectionString !== undefined) {
 
   smallEmptyDeferred(t, AZURE_STORAGE)
   checksumAcrossBoundary(t, AZURE_STORAGE)
+  tailFromMemory(t, AZURE_STORAGE)
   terminationAndExpiry(t, AZURE_STORAGE)
 
   t.test('concatenation is byte-exact, with small and large parts (always a streamed copy on Azure)', async (t) => {

@@ -12,7 +12,7 @@ import { OCTET, TUS, bytes, send } from './helpers/http.js'
 import { idOf } from './helpers/tus.js'
 import { bucketContents, readObject, s3OrSkip, s3Options, testBucket } from './helpers/s3.js'
 import {
-  checksumAcrossBoundary, chunkedRefused, clientGoesAway, lostFinishRecorded, lostFinishTailsLeft, partsBecomeOneObject, smallEmptyDeferred, terminationAndExpiry
+  checksumAcrossBoundary, chunkedRefused, tailFromMemory, clientGoesAway, lostFinishRecorded, lostFinishTailsLeft, partsBecomeOneObject, smallEmptyDeferred, terminationAndExpiry
 } from './helpers/object-scenarios.js'
 import { S3_STORAGE } from './helpers/object-storages.js'
 
@@ -23,6 +23,7 @@ if (endpoint !== undefined) {
   partsBecomeOneObject(t, S3_STORAGE)
   smallEmptyDeferred(t, S3_STORAGE)
   checksumAcrossBoundary(t, S3_STORAGE)
+  tailFromMemory(t, S3_STORAGE)
   terminationAndExpiry(t, S3_STORAGE)
 
   t.test('concatenation: server-side copy of parts of 5 MiB and more, a streamed fallback for small ones', async (t) => {

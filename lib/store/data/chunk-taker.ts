@@ -27,16 +27,24 @@ export class ChunkTaker {
   /**
    * A Readable of the next `length` bytes, after `prefix` (the previous tail) when
    * given, and a promise settled once they are all taken off the source (the
-   * next take may start then).
+   * next take may start then). With `copy`, every byte of the Readable is also
+   * copied there, in order (the tail cache's room for a tail).
    */
-  take (length: number, prefix?: Readable): { body: Readable; consumed: Promise<void> } {
+  take (length: number, prefix?: Readable | Buffer, copy?: Buffer): { body: Readable; consumed: Promise<void> } {
     const out = new PassThrough({ highWaterMark: 64 << 10 })
     // An SDK pipes the body without listening for its errors: the failure is reported through `consumed` and the aborted request.
     out.on('error', () => {})
-    const pump = async (): Promise<void> => {
-      if (prefix !== undefined) {
-        for await (const chunk of prefix) if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve))
+    let copied = 0
+    const send = async (chunk: Uint8Array): Promise<void> => {
+      if (copy !== undefined) {
+        copy.set(chunk, copied)
+        copied += chunk.length
       }
+      if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve))
+    }
+    const pump = async (): Promise<void> => {
+      if (Buffer.isBuffer(prefix)) await send(prefix)
+      else if (prefix !== undefined) for await (const chunk of prefix) await send(chunk as Uint8Array)
       let left = length
       while (left > 0) {
         let chunk = this.rest
@@ -51,7 +59,7 @@ export class ChunkTaker {
           chunk = chunk.subarray(0, left)
         }
         left -= chunk.length
-        if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve))
+        await send(chunk)
       }
       out.end()
     }

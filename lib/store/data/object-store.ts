@@ -15,9 +15,12 @@
  * (maxSize is checked against the service's part limit).
  *
  * A write streams the request body straight into part and object requests
- * whose length is known (the tail from the previous write first, read back,
- * then the body): memory per upload is a few stream buffers (about 64 KiB per
- * request in flight, two in flight), nothing goes to local disk. That needs
+ * whose length is known (the tail from the previous write first, then the
+ * body): memory per upload is a few stream buffers (about 64 KiB per request
+ * in flight, two in flight), nothing goes to local disk. The tail comes from
+ * the tail cache when this process stored it (tail-cache.ts: at most
+ * TAIL_CACHE_BYTES per store, whatever the number of uploads), else it is read
+ * back from the bucket. That needs
  * the body's length up front (Content-Length); a chunked body is refused
  * before anything is read (ELENGTHREQUIRED, answered 411).
  *
@@ -32,6 +35,19 @@ import type { CreateOptions, DataStore, WriteOptions, WriteResult } from '../../
 import type { ObjectState, ObjectStates } from '../meta/object-states.js'
 import { ChunkTaker } from './chunk-taker.js'
 import type { ObjectBucket } from './object-bucket.js'
+import { TailCache } from './tail-cache.js'
+
+/**
+ * Memory for the tails this process stored, per store. 32 MiB holds the tails
+ * of four to eight uploads written in PATCHes that are not a multiple of 8 MiB
+ * parts (a tail is under one part, 4 MiB on average): the case it serves is a
+ * client's fixed chunk size (tus-js-client's chunkSize, Uppy's) against our part
+ * size, where every PATCH but the first otherwise waits for a GET of the tail
+ * before its first part can start (256 MiB in 5 MiB PATCHes on the local Swift,
+ * 3 rounds: see the README's s3-large-5m row). A tail larger than this, or one
+ * that does not fit beside the claims in progress, is simply read back.
+ */
+export const TAIL_CACHE_BYTES = 32 << 20
 
 export interface ObjectStoreSettings {
   /** Prepended to every key ('' or ending with '/', e.g. 'tus/'). */
@@ -55,6 +71,7 @@ export class ObjectStore implements DataStore {
   private readonly tailPrefix: string
   /** Uploads a write stored whole, as their finished object, whose finish is still to come: nothing to clean up for them. */
   private readonly finishedWhole = new Set<string>()
+  private readonly tails = new TailCache(TAIL_CACHE_BYTES)
 
   constructor (
     readonly bucket: ObjectBucket,
@@ -136,8 +153,9 @@ export class ObjectStore implements DataStore {
             await this.states.put(id, current)
           }
           const fresh = partSize - tailSize
-          const { body, consumed } = taker.take(fresh, tailKey === null ? undefined : await this.bucket.read(tailKey))
+          const { body, consumed } = taker.take(fresh, tailKey === null ? undefined : await this.tail(tailKey))
           const partNumber = ++partCount
+          const superseded = tailKey
           const uploaded = this.bucket.putPart(key, multipartId, partNumber, body, partSize, taker.abortSignal)
           uploaded.catch(() => {}) // awaited in order below
           remaining -= fresh
@@ -150,6 +168,8 @@ export class ObjectStore implements DataStore {
             written += fresh
             current = { ...current, offset: offset + written, partCount: partNumber, tailKey: null, tailSize: 0 }
             await this.states.put(id, current)
+            // Its bytes are in a part now: the next write does not start from it (a retry from the old offset reads it back).
+            if (superseded !== null) this.tails.drop(superseded)
             if (options.checkpoint !== undefined && written - checkpointed >= every && more) {
               await options.checkpoint.at(written)
               checkpointed = written
@@ -164,12 +184,21 @@ export class ObjectStore implements DataStore {
           if (options.owned?.() === false) throw lockLost()
           const size = tailSize + remaining
           const newTail = `${this.tailPrefix}${id}/${offset + options.length}-${randomBytes(6).toString('hex')}`
-          const { body } = taker.take(remaining, tailKey === null ? undefined : await this.bucket.read(tailKey))
-          await this.bucket.put(newTail, body, size, { signal: taker.abortSignal })
+          const claim = this.tails.claim(size)
+          try {
+            const { body } = taker.take(remaining, tailKey === null ? undefined : await this.tail(tailKey), claim?.bytes)
+            await this.bucket.put(newTail, body, size, { signal: taker.abortSignal })
+          } catch (err) {
+            claim?.release()
+            throw err
+          }
+          // The bucket acknowledged every byte of it, so these are its bytes.
+          claim?.keep(newTail)
           await recorded
           written += remaining
           current = { ...current, offset: offset + written, tailKey: newTail, tailSize: size }
           await this.states.put(id, current)
+          if (tailKey !== null) this.tails.drop(tailKey)
         }
         await recorded
       } catch (err) {
@@ -281,7 +310,15 @@ export class ObjectStore implements DataStore {
 
   /** Delete every tail object of an upload (a few at most: the current one, and those of writes that died). */
   private async deleteTails (id: string): Promise<void> {
-    for (const key of await this.bucket.list(`${this.tailPrefix}${id}/`)) await this.bucket.delete(key)
+    for (const key of await this.bucket.list(`${this.tailPrefix}${id}/`)) {
+      this.tails.drop(key)
+      await this.bucket.delete(key)
+    }
+  }
+
+  /** A tail's bytes: kept in memory if this process stored it, else read back. */
+  private async tail (key: string): Promise<Buffer | Readable> {
+    return this.tails.get(key) ?? await this.bucket.read(key)
   }
 
   /**
@@ -327,7 +364,10 @@ export class ObjectStore implements DataStore {
   /** Versions that will not be used again: their tails go (unless `kept` still uses one). */
   private async discard (dropped: ObjectState[], kept: Pick<ObjectState, 'tailKey'>): Promise<void> {
     for (const version of dropped) {
-      if (version.tailKey !== null && version.tailKey !== kept.tailKey) await this.bucket.delete(version.tailKey)
+      if (version.tailKey !== null && version.tailKey !== kept.tailKey) {
+        this.tails.drop(version.tailKey)
+        await this.bucket.delete(version.tailKey)
+      }
     }
   }
 }
