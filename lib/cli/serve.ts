@@ -39,6 +39,9 @@ Options:
                                   (it died) are given up after this long (default 3)
   --shutdown-timeout <seconds>    on SIGTERM/SIGINT: requests in flight may finish for this long;
                                   uploads still streaming then are cut, their bytes kept (default 10)
+  --lame-duck <seconds>           on SIGTERM/SIGINT, before shutting down: GET /health answers 503 for
+                                  this long while everything else is served as usual, so a balancer
+                                  that only polls health stops sending first (default 0)
   --max-size <bytes>              largest upload accepted (default: no limit)
   --max-chunk-size <bytes>        largest body of one request (default: no limit)
   --upload-expiry <seconds>       unfinished uploads expire after this long without writes (default: never)
@@ -67,6 +70,8 @@ export interface ServeConfig {
   logLevel: string
   /** Serve GET /metrics. */
   metrics: boolean
+  /** On the first signal: ms during which GET /health fails while everything else is served, before the shutdown. */
+  lameDuck: number
   plugin: TusPluginOptions
 }
 
@@ -91,6 +96,7 @@ export const SERVE_FLAGS = {
   'lock-lease': { type: 'string' },
   'instance-timeout': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
+  'lame-duck': { type: 'string' },
   'max-size': { type: 'string' },
   'max-chunk-size': { type: 'string' },
   'upload-expiry': { type: 'string' },
@@ -163,6 +169,7 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
     idleTimeout: integer(values['idle-timeout'], '--idle-timeout', 60),
     trustProxy: values['trust-proxy'] ?? false,
     metrics: values.metrics ?? false,
+    lameDuck: integer(values['lame-duck'], '--lame-duck', 0) * 1000,
     logLevel,
     plugin: {
       prefix: values['base-path'] ?? '/files',
@@ -184,6 +191,9 @@ export function parseServeArgs (argv: string[]): ServeConfig | 'help' {
   }
 }
 
+/** Servers in their lame-duck period: the health check fails, everything else is served. */
+const leaving = new WeakSet<FastifyInstance>()
+
 export async function buildServer (config: ServeConfig): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: config.logLevel },
@@ -203,9 +213,9 @@ export async function buildServer (config: ServeConfig): Promise<FastifyInstance
   if (registry !== undefined) {
     app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => reply.type(registry.contentType).send(await registry.text()))
   }
-  // For load balancers: 200 while serving, 503 from the moment a shutdown begins.
+  // For load balancers: 200 while serving, 503 from the moment a shutdown (or its lame-duck period) begins.
   app.get('/health', { logLevel: 'warn' }, async (_request, reply) => {
-    if (app.tus.draining) return reply.code(503).header('Connection', 'close').type('text/plain; charset=utf-8').send('shutting down')
+    if (leaving.has(app) || app.tus.draining) return reply.code(503).header('Connection', 'close').type('text/plain; charset=utf-8').send('shutting down')
     return reply.type('text/plain; charset=utf-8').send('ok')
   })
   return app
@@ -226,8 +236,18 @@ export async function serve (argv: string[]): Promise<void> {
       process.exit(1)
     }
     stopping = true
-    app.log.info(`fastify-tus: ${signal}: shutting down`)
-    app.close().then(() => process.exit(0), (err: unknown) => {
+    let lameDuck = Promise.resolve()
+    if (config.lameDuck > 0) {
+      // The listener stays open: a balancer that has not polled the health check yet still sends
+      // here, and is answered. Closing it now would reset connections still in its accept queue.
+      leaving.add(app)
+      app.log.info(`fastify-tus: ${signal}: health check failing, still serving for ${config.lameDuck / 1000} s (--lame-duck)`)
+      lameDuck = new Promise((resolve) => setTimeout(resolve, config.lameDuck))
+    }
+    lameDuck.then(async () => {
+      app.log.info(`fastify-tus: ${signal}: shutting down`)
+      await app.close()
+    }).then(() => process.exit(0), (err: unknown) => {
       app.log.error({ err }, 'fastify-tus: shutdown failed')
       process.exit(1)
     })
