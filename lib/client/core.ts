@@ -27,7 +27,7 @@ const MAX_TIMER = 2_147_483_647
 export class ClientCore {
   readonly options: ResolvedClientOptions
   readonly http: HttpTransport
-  #serverInfo: Promise<TusServerInfo> | undefined
+  #serverInfo: SharedRequest<TusServerInfo> | undefined
   /** The abort of each operation in flight. */
   readonly #operations = new Map<Operation, AbortController>()
   /** Set by the first close(): no operation starts after it; settles once the last one has ended and the sockets are released. */
@@ -157,18 +157,28 @@ export class ClientCore {
     return fingerprint((this.draft ? 'ietf-draft\0' : '') + identity, this.options.endpoint)
   }
 
-  /** OPTIONS, cached for the client's life; `fresh` asks again. A failure is not cached. */
+  /**
+   * OPTIONS, cached for the client's life; `fresh` asks again. A failure is not
+   * cached. Callers share one request, which belongs to none of them: one
+   * caller's abort ends only its own wait, and the request is aborted once
+   * every caller waiting for it has aborted.
+   */
   async serverInfo (signal?: AbortSignal, fresh = false): Promise<TusServerInfo> {
-    if (fresh || this.#serverInfo === undefined) {
-      const asked = this.retrying(signal, async () => {
-        const request = { method: 'OPTIONS', url: this.options.endpoint, signal }
-        const response = await this.request(request, 200, 204)
+    let shared = this.#serverInfo
+    if (fresh || shared === undefined) {
+      const controller = new AbortController()
+      const promise = this.retrying(controller.signal, async () => {
+        const response = await this.request({ method: 'OPTIONS', url: this.options.endpoint, signal: controller.signal }, 200, 204)
         return parseServerInfo(response.headers)
       })
-      this.#serverInfo = asked
-      asked.catch(() => { if (this.#serverInfo === asked) this.#serverInfo = undefined })
+      const asked: SharedRequest<TusServerInfo> = { promise, controller, waiting: 0, settled: false }
+      this.#serverInfo = shared = asked
+      promise.then(() => { asked.settled = true }, () => {
+        asked.settled = true
+        if (this.#serverInfo === asked) this.#serverInfo = undefined
+      })
     }
-    return this.#serverInfo
+    return awaitShared(shared, signal)
   }
 
   /** HEAD, with retries. `onLimits` sees the draft's Upload-Limit of the answer. */
@@ -211,6 +221,46 @@ export class ClientCore {
     if (!info.extensions.includes('checksum') || !info.checksumAlgorithms.includes(algorithm)) {
       throw new TusUnsupportedError(`checksum ${algorithm} was asked for, but ${this.options.endpoint} does not verify it ` +
         `(Tus-Checksum-Algorithm: ${info.checksumAlgorithms.join(',') || 'none'})`)
+    }
+  }
+}
+
+/** A request several callers wait for, each with its own abort signal. */
+interface SharedRequest<T> {
+  promise: Promise<T>
+  /** Aborts the request itself: once no caller is waiting any more. */
+  controller: AbortController
+  /** Callers waiting now. */
+  waiting: number
+  settled: boolean
+}
+
+/** The shared request's outcome, or TusAbortError as soon as `signal` fires (the request goes on for the others). */
+async function awaitShared<T> (shared: SharedRequest<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (shared.settled) return shared.promise
+  throwIfAborted(signal)
+  shared.waiting++
+  if (signal === undefined) {
+    try {
+      return await shared.promise
+    } finally {
+      shared.waiting--
+    }
+  }
+  let onAbort!: () => void
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => {
+      reject(new TusAbortError(signal.reason))
+      if (--shared.waiting === 0 && !shared.settled) shared.controller.abort(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([shared.promise, aborted])
+  } finally {
+    if (!signal.aborted) {
+      signal.removeEventListener('abort', onAbort)
+      shared.waiting--
     }
   }
 }
