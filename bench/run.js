@@ -38,6 +38,10 @@
 //   BENCH_RUN_TIMEOUT=600         a load run without a result after this many seconds fails
 //   BENCH_NOISY_RETRIES=2         a run during which other processes used > 0.25 cores is
 //                                 run again, up to this many times (the last one counts)
+//   BENCH_IDLE_BEFORE=0           seconds each server idles between its start and the load:
+//                                 with 15, V8's memory reducer has shrunk the young generation
+//                                 a start-up grew (about 8 s after it), as in a server that has
+//                                 been up a while; peak RSS is then measured from the end of the wait
 //
 // Object storage (S3), a group of its own: its servers run its scenarios only.
 //   BENCH_S3=1                    run the S3 group (servers ours-s3, tus-s3, raw-s3; scenarios
@@ -135,6 +139,8 @@ const QUIET_WAIT = Number(process.env.BENCH_QUIET_WAIT ?? 120)
 const QUIET_CORES = 0.25
 const NOISY_RETRIES = Number(process.env.BENCH_NOISY_RETRIES ?? 2)
 const RUN_TIMEOUT = Number(process.env.BENCH_RUN_TIMEOUT ?? 600)
+const IDLE_BEFORE = Number(process.env.BENCH_IDLE_BEFORE ?? 0)
+if (!(IDLE_BEFORE >= 0)) throw new Error('BENCH_IDLE_BEFORE must be a number of seconds, 0 or more')
 
 const S3_MODE = process.env.BENCH_S3 === '1'
 const S3_ENDPOINT = process.env.BENCH_S3_ENDPOINT || 'http://127.0.0.1:9000'
@@ -761,6 +767,7 @@ async function runOne (scenario, name, round) {
     // With several instances: the peak of their sum, sampled at the same moments.
     const serverRss = () => pids.reduce((sum, pid) => sum + rssKiB(pid), 0)
     const database = SERVERS[name].postgres === true
+    if (IDLE_BEFORE > 0) await new Promise((resolve) => setTimeout(resolve, IDLE_BEFORE * 1000))
     let peak = serverRss()
     sampler = setInterval(() => { peak = Math.max(peak, serverRss()) }, 50)
     let cpuStart = 0
@@ -987,6 +994,7 @@ async function main () {
     tmpdir: tmpdir(),
     quick: QUICK,
     rounds: ROUNDS,
+    idleBeforeSeconds: IDLE_BEFORE,
     servers,
     clockTicks: CLK_TCK,
     loadAverageAtStart: loadavg(),
@@ -994,7 +1002,7 @@ async function main () {
     notes: [
       'throughput = work / wall time of the measured phase, timed by the load client',
       'CPU = server utime+stime over the measured phase (start-up and HEAD setup excluded)',
-      'peak RSS = max of the server VmRSS sampled every 50 ms over the whole run',
+      `peak RSS = max of the server VmRSS sampled every 50 ms over the whole run${IDLE_BEFORE > 0 ? ` (from the end of a ${IDLE_BEFORE} s idle wait after the start)` : ''}`,
       'ours runs with its default options (fsync on); the peers do not fsync'
     ]
   }
