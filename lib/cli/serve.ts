@@ -1,4 +1,5 @@
 /** `fastify-tus serve`: a tus server with no code, on SQLite (or PostgreSQL) and a directory, S3 or Azure. */
+import { setTimeout as delay } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ChecksumAlgorithm, TusPluginOptions } from '../../types/index.js'
@@ -236,15 +237,13 @@ export async function serve (argv: string[]): Promise<void> {
       process.exit(1)
     }
     stopping = true
-    let lameDuck = Promise.resolve()
     if (config.lameDuck > 0) {
       // The listener stays open: a balancer that has not polled the health check yet still sends
       // here, and is answered. Closing it now would reset connections still in its accept queue.
       leaving.add(app)
       app.log.info(`fastify-tus: ${signal}: health check failing, still serving for ${config.lameDuck / 1000} s (--lame-duck)`)
-      lameDuck = new Promise((resolve) => setTimeout(resolve, config.lameDuck))
     }
-    lameDuck.then(async () => {
+    delay(config.lameDuck).then(async () => {
       app.log.info(`fastify-tus: ${signal}: shutting down`)
       await app.close()
     }).then(() => process.exit(0), (err: unknown) => {

@@ -11,10 +11,10 @@
  * instance writing the upload stores a tail under a key of its own, which is
  * simply not here; an entry no state names any more waits to be evicted.
  *
- * Bounded per process, not per upload: bytes are claimed before a write
- * starts collecting them (a claim that does not fit evicts the least recently
- * used entries, and is refused if the claims in progress alone would not fit),
- * so at most `limit` bytes are held, whatever the number of uploads.
+ * Bounded per cache (one per store), not per upload: bytes are claimed before
+ * a write starts collecting them (a claim that does not fit evicts the least
+ * recently used entries, and is refused if the claims in progress alone would
+ * not fit), so at most `limit` bytes are held, whatever the number of uploads.
  */
 export class TailCache {
   private readonly entries = new Map<string, Buffer>()
