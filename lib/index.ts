@@ -67,7 +67,7 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     for (const handler of value === undefined ? [] : Array.isArray(value) ? value : [value]) hooks.add(name, handler as never)
   }
 
-  const { db, owned, kind } = await openDatabase(options.db, {
+  const { db, owned, kind, identity } = await openDatabase(options.db, {
     poolSize: options.poolSize,
     schema: options.schema,
     onPoolError: (err) => app.log.warn({ err }, 'fastify-tus: a pooled database connection failed')
@@ -106,7 +106,8 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     try {
       ctx.metrics = installMetrics(metricsRegistry(app, options.metrics), events.source, {
         store: { name: storeName, operations: STORE_OPERATIONS },
-        deliveries: async () => uploads.countCompleteHooks()
+        deliveries: async () => uploads.countCompleteHooks(),
+        database: identity
       })
     } catch (err) {
       if (owned) await db.destroy()

@@ -10,9 +10,9 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { connect } from 'node:net'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { Counter as PromCounter, Registry, type OpenMetricsContentType } from 'prom-client'
-import tus from '../lib/index.js'
+import tus, { type TusPluginOptions } from '../lib/index.js'
 import { startServer, tempDir } from './helpers/server.js'
 import { spawnServer } from './helpers/spawn.js'
 import { OCTET, TUS, bytes, create, digest, patch, send } from './helpers/http.js'
@@ -161,6 +161,42 @@ t.test('two plugin instances in one process share one registry without throwing;
   await create(`${origin}/b`, { 'Upload-Length': '0' })
   await create(`${origin}/b`, { 'Upload-Length': '0' })
   t.equal((await samples(registry)).get('tus_uploads_created_total'), 3, 'three creations, each counted once')
+})
+
+t.test('the registry outlives the apps reporting into it: the delivery gauge reads the open instances\' databases, each once', async (t) => {
+  const registry = new Registry()
+  const dir = tempDir(t)
+  const failing = { completeHookAttempts: 1, onComplete: async () => { throw new Error('post-processing failed') } }
+  const open = async (uploads: string, db: string, extra: TusPluginOptions = {}): Promise<{ app: FastifyInstance; endpoint: string }> => {
+    const app = Fastify()
+    await app.register(tus, { prefix: '/files', uploadDir: `${dir}/${uploads}`, db: `${dir}/${db}`, metrics: registry, ...extra })
+    const origin = await app.listen({ host: '127.0.0.1', port: 0 })
+    t.teardown(() => app.close())
+    return { app, endpoint: `${origin}/files` }
+  }
+  const failed = async (): Promise<number | undefined> => (await samples(registry)).get('tus_complete_deliveries{state="failed"}')
+  const failDelivery = async (endpoint: string, expected: number): Promise<void> => {
+    const url = await create(endpoint, { 'Upload-Length': '3' })
+    t.equal((await patch(url, 0, bytes(3, 1))).status, 204)
+    await waitFor(async () => await failed() === expected, 3000, `${expected} failed deliveries`)
+  }
+
+  // The app whose instance made the gauge closes (its database with it); another registers on the registry.
+  const first = await open('a', 'a.db')
+  await first.app.close()
+  const second = await open('b', 'b.db', failing)
+  await failDelivery(second.endpoint, 1)
+  t.equal(await failed(), 1, 'scraped after the first app closed: no error, the open instance\'s table')
+  const third = await open('b', 'b.db')
+  t.equal(await failed(), 1, 'a second instance on the same database file: its table counted once')
+  const fourth = await open('d', 'd.db', failing)
+  await failDelivery(fourth.endpoint, 2)
+  t.equal(await failed(), 2, 'instances on two databases: both tables')
+  await second.app.close()
+  await third.app.close()
+  t.equal(await failed(), 1, 'those on b.db closed: d.db alone')
+  await fourth.app.close()
+  t.equal(await failed(), 0, 'none open: nothing owed by anyone scraped')
 })
 
 t.test('what a prom-client registry does with its metrics works on ours: OpenMetrics, default labels, resetMetrics', async (t) => {

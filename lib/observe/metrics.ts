@@ -28,7 +28,37 @@ export interface MetricsSettings {
   /** The data store's name (a label) and the operations it has, started at 0. */
   store: { name: string; operations: readonly string[] }
   /** onComplete deliveries by state, read from the table at scrape time. */
-  deliveries: () => Promise<Record<(typeof DELIVERY_STATES)[number], number>>
+  deliveries: DeliveryCount
+  /** The database they are read from (OpenedDatabase.identity): instances sharing a registry and a database count it once. */
+  database: unknown
+}
+
+type DeliveryCount = () => Promise<Record<(typeof DELIVERY_STATES)[number], number>>
+
+/**
+ * The plugin instances reporting into each tus_complete_deliveries gauge (one per
+ * registry), with the database each reads. The gauge outlives the instance that
+ * made it: an app closed and another registered on the same registry (tests, a
+ * reload) must read the live one's table, never the closed one's.
+ */
+const deliverySources = new WeakMap<object, Map<DeliveryCount, unknown>>()
+
+/** The live instances' counts, each database once; a source that left during the read counts nothing. */
+async function countDeliveries (gauge: Gauge<'state'>): Promise<void> {
+  const sources = deliverySources.get(gauge) ?? new Map<DeliveryCount, unknown>()
+  const databases = new Set<unknown>()
+  const reads: Array<ReturnType<DeliveryCount>> = []
+  for (const [read, database] of sources) {
+    if (databases.has(database)) continue
+    databases.add(database)
+    reads.push(read().catch((err: unknown) => {
+      if (sources.has(read)) throw err
+      return { pending: 0, running: 0, failed: 0 }
+    }))
+  }
+  const totals = { pending: 0, running: 0, failed: 0 }
+  for (const counts of await Promise.all(reads)) for (const state of DELIVERY_STATES) totals[state] += counts[state]
+  for (const state of DELIVERY_STATES) gauge.with({ state }).set(totals[state])
 }
 
 export interface InstalledMetrics {
@@ -69,13 +99,11 @@ export function installMetrics (registry: TusMetricsRegistry, source: EventSourc
   const hookDuration = histogram('tus_hook_duration_seconds', 'Duration of hook handler runs, by hook.', HOOK_BUCKETS, ['hook'])
   const lockConflicts = counter('tus_lock_conflicts_total', 'Requests answered 423 because another request was writing the upload.').with({})
   const storeDuration = histogram('tus_store_operation_duration_seconds', 'Duration of data store operations, by store and operation.', STORE_BUCKETS, ['store', 'operation'])
-  get('gauge', 'tus_complete_deliveries', () => new Gauge('tus_complete_deliveries',
+  const deliveries = get('gauge', 'tus_complete_deliveries', () => new Gauge('tus_complete_deliveries',
     'onComplete deliveries by state (pending, running, failed), read from the uploads table when scraped: the same on every instance sharing it.',
-    ['state'],
-    async (gauge) => {
-      const counts = await settings.deliveries()
-      for (const state of DELIVERY_STATES) gauge.with({ state }).set(counts[state])
-    }))
+    ['state'], countDeliveries))
+  let sources = deliverySources.get(deliveries)
+  if (sources === undefined) deliverySources.set(deliveries, sources = new Map())
 
   // Series known in advance exist from the start, at 0, so that rates and alerts see them from the first scrape.
   const byReason = new Map(TERMINATION_REASONS.map((reason) => [reason as string, terminated.with({ reason })]))
@@ -92,6 +120,7 @@ export function installMetrics (registry: TusMetricsRegistry, source: EventSourc
     return found
   }
 
+  sources.set(settings.deliveries, settings.database)
   const mine = (message: { source: EventSource }): boolean => message.source === source
   const unsubscribe = [
     subscribe('upload:created', (m) => { if (mine(m)) created.inc() }),
@@ -130,6 +159,9 @@ export function installMetrics (registry: TusMetricsRegistry, source: EventSourc
       if (byStatus !== undefined) series(byStatus, status, () => requests.with({ method, status: String(status) })).inc()
       else series(byRequest.get('other')!, status, () => requests.with({ method: 'other', status: String(status) })).inc()
     },
-    close: () => { for (const off of unsubscribe) off() }
+    close: () => {
+      sources.delete(settings.deliveries)
+      for (const off of unsubscribe) off()
+    }
   }
 }

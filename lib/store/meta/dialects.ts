@@ -21,6 +21,12 @@ export interface OpenedDatabase {
   /** True when the plugin opened it and so must close it. */
   owned: boolean
   kind: DialectKind
+  /**
+   * The same value for every opening of the same database (the SQLite file, the
+   * PostgreSQL URL and schema, the Kysely instance given), a value of its own for
+   * an in-memory one: what tells plugin instances on one table from instances on two.
+   */
+  identity: unknown
 }
 
 export interface OpenOptions {
@@ -53,13 +59,14 @@ export function dialectOf (db: Kysely<any>): DialectKind {
 export async function openDatabase (option: string | Kysely<any>, options: OpenOptions = {}): Promise<OpenedDatabase> {
   if (typeof option !== 'string') {
     const db = option as Kysely<TusDatabase>
-    return { db, owned: false, kind: dialectOf(db) }
+    return { db, owned: false, kind: dialectOf(db), identity: db }
   }
-  if (isPostgresUrl(option)) return openPostgres(option, options)
-  return openSqlite(option)
+  if (isPostgresUrl(option)) return { ...await openPostgres(option, options), identity: `${option} schema=${options.schema ?? ''}` }
+  const opened = await openSqlite(option)
+  return { ...opened, identity: option === ':memory:' ? opened.db : `sqlite:${resolve(option)}` }
 }
 
-async function openSqlite (option: string): Promise<OpenedDatabase> {
+async function openSqlite (option: string): Promise<Omit<OpenedDatabase, 'identity'>> {
   const { default: Database } = await import('better-sqlite3')
   const path = option === ':memory:' ? option : resolve(option)
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -100,7 +107,7 @@ function reusingStatements (sqlite: BetterSqlite3.Database): SqliteDatabase {
   }
 }
 
-async function openPostgres (url: string, options: OpenOptions): Promise<OpenedDatabase> {
+async function openPostgres (url: string, options: OpenOptions): Promise<Omit<OpenedDatabase, 'identity'>> {
   // Loaded here so that SQLite users never load (or need) pg.
   const pg = await import('pg')
   const Pool = (pg.default ?? pg).Pool
