@@ -4,7 +4,8 @@
 // Columns: the raw baseline of the scenario's group (absolute), the other
 // servers as ratios to it, ours ÷ @tus/server, the cost of ours' variants as
 // ratios to ours itself (fsync off, metrics on, onProgress, two instances on
-// PostgreSQL), and ours' peak RSS (beside raw in Fastify's) and CPU. A scenario measured
+// PostgreSQL), and ours' peak RSS (beside raw in Fastify's, each with the RSS
+// it had when the load began) and CPU. A scenario measured
 // against another one (relativeTo: checksums, the IETF draft, 4 GiB) shows
 // ours against ours in that one.
 import { readFileSync } from 'node:fs'
@@ -38,6 +39,9 @@ const cpuOf = (s, unit) => {
   return '–'
 }
 
+/** Peak RSS, and the RSS at the start of the load where the results file has it. */
+const rssOf = (s) => `${Math.round(s.peakRssMiB)} MiB${s.startRssMiB === undefined ? '' : ` (${Math.round(s.startRssMiB)} at start)`}`
+
 const rows = []
 for (const [name, scenario] of Object.entries(scenarios)) {
   const servers = scenario.servers ?? {}
@@ -60,8 +64,8 @@ for (const [name, scenario] of Object.entries(scenarios)) {
     ratio(get('metrics')?.median, ours.median),
     ratio(get('progress')?.median, ours.median),
     ratio(get('pg2')?.median, ours.median),
-    `${Math.round(ours.peakRssMiB)} MiB`,
-    get('fastify') === undefined ? '–' : `${Math.round(get('fastify').peakRssMiB)} MiB`,
+    rssOf(ours),
+    get('fastify') === undefined ? '–' : rssOf(get('fastify')),
     cpuOf(ours, scenario.unit)
   ]
   const noisy = Object.values(servers).reduce((n, s) => n + (s.noisyRuns ?? 0), 0)

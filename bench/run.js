@@ -3,7 +3,9 @@
 // For every scenario and round, each server is started in its own child
 // process (bench/servers/<name>.js), the load client runs in another
 // (bench/load.js), and the server is stopped again. The server's peak RSS is
-// sampled from /proc/<pid>/status every 50 ms; its CPU time is read from
+// sampled from /proc/<pid>/status every 50 ms, and its RSS when the load begins
+// is kept beside it (peak minus start is what the load added: the gap between
+// servers there is their upload paths', not their libraries' idle footprint); its CPU time is read from
 // /proc/<pid>/stat when the load is done, before it is stopped (minus what it
 // had used when the load started, so start-up and HEAD's setup are not counted),
 // in all and for its main thread alone (JavaScript and the socket reads, apart
@@ -768,7 +770,8 @@ async function runOne (scenario, name, round) {
     const serverRss = () => pids.reduce((sum, pid) => sum + rssKiB(pid), 0)
     const database = SERVERS[name].postgres === true
     if (IDLE_BEFORE > 0) await new Promise((resolve) => setTimeout(resolve, IDLE_BEFORE * 1000))
-    let peak = serverRss()
+    const startRss = serverRss()
+    let peak = startRss
     sampler = setInterval(() => { peak = Math.max(peak, serverRss()) }, 50)
     let cpuStart = 0
     let mainStart = 0
@@ -810,6 +813,7 @@ async function runOne (scenario, name, round) {
       seconds: load.seconds,
       throughput: scenario.bytes ? load.bytes / MiB / load.seconds : load.ops / load.seconds,
       peakRssMiB: peak / 1024,
+      startRssMiB: startRss / 1024,
       cpuSeconds: cpu,
       mainThreadCpuSeconds: mainCpuSeconds,
       cpuSecondsTotal: cpuEnd,
@@ -864,6 +868,7 @@ function summarise (runs) {
     min: Math.min(...pick('throughput')),
     max: Math.max(...pick('throughput')),
     peakRssMiB: median(pick('peakRssMiB')),
+    startRssMiB: median(pick('startRssMiB')),
     cpuSeconds: median(pick('cpuSeconds')),
     mainThreadCpuSeconds: median(pick('mainThreadCpuSeconds')),
     clientCpuSeconds: median(pick('clientCpuSeconds')),
@@ -896,7 +901,7 @@ function table (scenario, result, all) {
   const oursHead = `${oursName}÷this`
   const rawWidth = Math.max(7, rawHead.length + 2)
   const oursWidth = Math.max(11, oursHead.length + 2)
-  lines.push(pad('server', 14) + lpad('median', 10) + lpad('min–max', 20) + lpad(rawHead, rawWidth) + lpad(oursHead, oursWidth) + lpad('peak RSS', 11) + lpad(cpuLabel, 11) + lpad('client core', 13))
+  lines.push(pad('server', 14) + lpad('median', 10) + lpad('min–max', 20) + lpad(rawHead, rawWidth) + lpad(oursHead, oursWidth) + lpad('peak RSS', 11) + lpad('at start', 10) + lpad(cpuLabel, 11) + lpad('client core', 13))
   const raw = result.servers[rawName]
   const ours = result.servers[oursName]
   for (const [name, s] of Object.entries(result.servers)) {
@@ -908,6 +913,7 @@ function table (scenario, result, all) {
       lpad(s.ratioToRaw === undefined ? '–' : fmt(s.ratioToRaw, 2), rawWidth) +
       lpad(s.oursOverThis === undefined || name === oursName ? '–' : fmt(s.oursOverThis, 2), oursWidth) +
       lpad(`${fmt(s.peakRssMiB, 0)} MiB`, 11) +
+      lpad(`${fmt(s.startRssMiB, 0)} MiB`, 10) +
       lpad(scenario.bytes ? fmt(s.cpuPerGiB, 2) : fmt(s.cpuMsPerOp, 3), 11) +
       lpad(`${fmt(100 * s.clientCore, 0)}%`, 13) +
       (s.failed ? `  (${s.failed} failed run${s.failed > 1 ? 's' : ''})` : '') +
@@ -1002,7 +1008,7 @@ async function main () {
     notes: [
       'throughput = work / wall time of the measured phase, timed by the load client',
       'CPU = server utime+stime over the measured phase (start-up and HEAD setup excluded)',
-      `peak RSS = max of the server VmRSS sampled every 50 ms over the whole run${IDLE_BEFORE > 0 ? ` (from the end of a ${IDLE_BEFORE} s idle wait after the start)` : ''}`,
+      `peak RSS = max of the server VmRSS sampled every 50 ms over the whole run, "at start" its VmRSS when the load began${IDLE_BEFORE > 0 ? ` (from the end of a ${IDLE_BEFORE} s idle wait after the start)` : ''}`,
       'ours runs with its default options (fsync on); the peers do not fsync'
     ]
   }
