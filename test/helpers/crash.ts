@@ -1,7 +1,7 @@
 /** What the SIGKILL trials share: a seeded random source, and a PATCH stream killed at a chosen moment. */
 import type { ChildProcess } from 'node:child_process'
 import { OCTET, TUS, send } from './http.js'
-import { waitFor } from './tus.js'
+import { sleep, waitFor } from './tus.js'
 
 /** mulberry32: a fixed seed, so every run kills at the same moments. */
 export function rng (seed: number): () => number {
@@ -38,7 +38,7 @@ export async function patchThenKill (url: string, source: Buffer, piece: number,
   }).catch(() => undefined)
   // A moment that never came fails the trial, after the kill (the server must not outlive it).
   const missed = await after?.().then(() => undefined, (error: unknown) => error ?? new Error('after() failed'))
-  if (missed === undefined) await new Promise((resolve) => setTimeout(resolve, killAt))
+  if (missed === undefined) await sleep(killAt)
   child.kill('SIGKILL')
   await exited(child)
   await patching
