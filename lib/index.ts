@@ -32,7 +32,7 @@ import { scheduleCleanup } from './expiry.js'
 import { reconcile } from './recovery.js'
 import { Drain } from './drain.js'
 import { Events } from './observe/events.js'
-import { installMetrics } from './observe/metrics.js'
+import { installMetrics, type InstalledMetrics } from './observe/metrics.js'
 import { STORE_OPERATIONS, instrumentStore } from './observe/instrumented-store.js'
 import { HOOK_NAMES } from './hooks/registry.js'
 
@@ -72,6 +72,13 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     schema: options.schema,
     onPoolError: (err) => app.log.warn({ err }, 'fastify-tus: a pooled database connection failed')
   })
+  // Until the onClose hook below is in place, a failed start gives back what it took:
+  // an open pool would keep the process alive, and the metrics would read a closed database.
+  let metrics: InstalledMetrics | undefined
+  const giveBack = async (): Promise<void> => {
+    metrics?.close()
+    if (owned) await db.destroy()
+  }
   let store: DataStore
   let storeName: string
   try {
@@ -80,7 +87,7 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
     store = instrumentStore(opened.store, opened.name, events)
     storeName = opened.name
   } catch (err) {
-    if (owned) await db.destroy()
+    await giveBack()
     throw err
   }
 
@@ -88,7 +95,7 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
   // SQLite keeps it in memory.
   const lockMode = options.locker === 'auto' ? (kind === 'postgres' ? 'database' : 'memory') : options.locker
   if (lockMode === 'database' && kind === 'other') {
-    if (owned) await db.destroy()
+    await giveBack()
     throw new TypeError("fastify-tus: option locker 'database' needs PostgreSQL or SQLite")
   }
   const sharedLocker = lockMode === 'database' ? new DatabaseLocker(db, { lease: options.lockLease, instanceTimeout: options.instanceTimeout, log: app.log }) : undefined
@@ -102,22 +109,21 @@ async function fastifyTus (app: FastifyInstance, input: TusPluginOptions): Promi
   }, app.log)
   const drain = new Drain(options.shutdownTimeout, app.log)
   const ctx: TusContext = { options, store, uploads, locker, hooks, completion, log: app.log, drain, events }
-  if (options.metrics !== undefined) {
-    try {
-      ctx.metrics = installMetrics(metricsRegistry(app, options.metrics), events.source, {
+  try {
+    if (options.metrics !== undefined) {
+      ctx.metrics = metrics = installMetrics(metricsRegistry(app, options.metrics), events.source, {
         store: { name: storeName, operations: STORE_OPERATIONS },
         deliveries: async () => uploads.countCompleteHooks(),
         database: identity
       })
-    } catch (err) {
-      if (owned) await db.destroy()
-      throw err
     }
-  }
-
-  if (options.recoverOnStart) {
-    const report = await reconcile(ctx)
-    if (Object.values(report).some((n) => n > 0)) app.log.warn({ report }, 'fastify-tus: reconciled storage with the table after an unclean stop')
+    if (options.recoverOnStart) {
+      const report = await reconcile(ctx)
+      if (Object.values(report).some((n) => n > 0)) app.log.warn({ report }, 'fastify-tus: reconciled storage with the table after an unclean stop')
+    }
+  } catch (err) {
+    await giveBack()
+    throw err
   }
 
   app.decorate('tus', createDecorator(ctx))
